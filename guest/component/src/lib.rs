@@ -1,0 +1,56 @@
+//! The `okta:normalizer` WebAssembly component: a thin wit-bindgen adapter over
+//! `okta-normalizer-core`.
+//!
+//! All logic lives in the core crate. This crate only converts between the WIT types generated
+//! from `wit/` and the core's types (see `convert.rs`). Build it with
+//! `cargo build -p okta-normalizer-guest --target wasm32-wasip2 --profile component`; rustc emits
+//! a component directly. On native targets the crate is empty, so `cargo build --workspace` works.
+#![cfg(target_arch = "wasm32")]
+
+mod convert;
+
+use std::cell::RefCell;
+
+use exports::okta::normalizer::normalizer::{Guest, GuestEngine};
+use okta::normalizer::types;
+
+wit_bindgen::generate!({
+    world: "okta-normalizer",
+    path: "../../wit",
+});
+
+struct Component;
+
+/// The WIT `engine` resource. WIT methods take `&self`; the core engine keeps a cache, so it
+/// sits in a `RefCell` (a component instance is single-threaded).
+struct Engine(RefCell<okta_normalizer_core::Engine>);
+
+impl Guest for Component {
+    type Engine = Engine;
+}
+
+impl GuestEngine for Engine {
+    fn create(
+        config: types::Config,
+    ) -> Result<exports::okta::normalizer::normalizer::Engine, types::ConfigError> {
+        okta_normalizer_core::Engine::new(convert::config(config))
+            .map(|engine| {
+                exports::okta::normalizer::normalizer::Engine::new(Engine(RefCell::new(engine)))
+            })
+            .map_err(convert::config_error)
+    }
+
+    fn normalize(
+        &self,
+        input: Vec<u8>,
+        options: types::BatchOptions,
+    ) -> Result<types::BatchResult, types::BatchError> {
+        self.0
+            .borrow_mut()
+            .normalize(&input, &convert::batch_options(options))
+            .map(convert::batch_result)
+            .map_err(convert::batch_error)
+    }
+}
+
+export!(Component);

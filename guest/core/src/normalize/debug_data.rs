@@ -1,0 +1,311 @@
+//! `debugContext.debugData`: promoted keywords, parsed structures, redaction.
+//!
+//! Okta writes most debugData values as strings, some of them serialized Java maps
+//! (`{New IP=POSITIVE, New Device=NEGATIVE}`) or JSON (`logOnlySecurityData`, `tunnels`). We parse
+//! those into real structures so rules and queries can test `behaviors."New IP" == POSITIVE`
+//! instead of substring-matching a blob.
+
+use serde_json::{Map, Value};
+
+use super::ecs::DebugData;
+use crate::diag::{Diagnostic, Diagnostics};
+
+/// The replacement written for secret values.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// debugData keys whose values are secrets, compared case-insensitively without `_`.
+const SECRET_KEYS: &[&str] = &[
+    "clientsecret",
+    "password",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "apikey",
+    "secret",
+];
+
+/// Whether a debugData key holds a secret.
+pub fn is_secret_key(key: &str) -> bool {
+    let folded: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_KEYS.contains(&folded.as_str())
+}
+
+/// Builds `okta.debug_context.debug_data` from Okta's map. Returns the secret values that were
+/// redacted, so the caller can scrub them from `event.original` too.
+pub fn map(
+    data: &Map<String, Value>,
+    redact: bool,
+    diags: &mut Diagnostics,
+) -> (DebugData, Vec<String>) {
+    let mut out = DebugData::default();
+    let mut secrets = Vec::new();
+    let mut flattened = Map::new();
+    for (key, value) in data {
+        if value.is_null() || value.as_str() == Some("") {
+            continue;
+        }
+        let value = if redact && is_secret_key(key) {
+            if let Some(s) = value.as_str() {
+                secrets.push(s.to_owned());
+            }
+            diags.push(Diagnostic::new(
+                "N010",
+                format!("debugContext.debugData.{key}"),
+                "a secret value was redacted (turn off redact-secrets to keep it)",
+            ));
+            Value::String(REDACTED.to_owned())
+        } else {
+            value.clone()
+        };
+        let text = value
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        match key.as_str() {
+            "authnRequestId" => out.authn_request_id = Some(text),
+            "clientSecret" => out.client_secret = Some(text),
+            "deviceFingerprint" => out.device_fingerprint = Some(text),
+            "dtHash" => out.dt_hash = Some(text),
+            "factor" => out.factor = Some(text),
+            "grantType" => out.grant_type = Some(text),
+            "grantedScopes" => out.granted_scopes = Some(text),
+            "privilegeGranted" => out.privilege_granted = Some(text),
+            "requestId" => out.request_id = Some(text),
+            "requestUri" => out.request_uri = Some(text),
+            "requestedScopes" => out.requested_scopes = Some(text),
+            "threatSuspected" => out.threat_suspected = Some(text),
+            "url" => out.url = Some(text),
+            "behaviors" => match parse_behaviors(&value) {
+                Some(b) => out.behaviors = b,
+                None => diags.push(unparsed(key, "a {Name=RESULT, ...} map")),
+            },
+            "risk" => match parse_java_map_value(&value) {
+                Some(risk) => apply_risk(&mut out, &risk),
+                None => diags.push(unparsed(key, "a {reasons=..., level=...} map")),
+            },
+            "logOnlySecurityData" => match parse_json_value(&value) {
+                Some(Value::Object(lo)) => {
+                    if let Some(Value::Object(risk)) = lo.get("risk") {
+                        apply_risk(&mut out, risk);
+                    }
+                    if out.behaviors.is_empty() {
+                        if let Some(Value::Object(b)) = lo.get("behaviors") {
+                            out.behaviors = b.clone();
+                        }
+                    }
+                    out.log_only_security_data = Some(Value::Object(lo));
+                }
+                _ => diags.push(unparsed(key, "a JSON object")),
+            },
+            "tunnels" => match parse_json_value(&value) {
+                Some(t @ Value::Array(_)) => out.tunnels = Some(t),
+                _ => diags.push(unparsed(key, "a JSON array")),
+            },
+            _ => {}
+        }
+        flattened.insert(key.clone(), value);
+    }
+    out.risk_behaviors = out
+        .behaviors
+        .iter()
+        .filter(|(_, v)| {
+            v.as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("POSITIVE"))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    out.flattened = flattened;
+    (out, secrets)
+}
+
+fn unparsed(key: &str, expected: &str) -> Diagnostic {
+    Diagnostic::new(
+        "N008",
+        format!("debugContext.debugData.{key}"),
+        format!(
+            "could not parse the value as {expected}; it is kept as text in debug_data.flattened"
+        ),
+    )
+}
+
+/// `risk` (from debugData or logOnlySecurityData) → `risk_level` and `risk_reasons`.
+/// logOnlySecurityData wins when both are present, as it is the newer source.
+fn apply_risk(out: &mut DebugData, risk: &Map<String, Value>) {
+    if let Some(level) = risk.get("level").and_then(Value::as_str) {
+        out.risk_level = Some(level.to_owned());
+    }
+    match risk.get("reasons") {
+        Some(Value::String(s)) => {
+            out.risk_reasons = s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        Some(Value::Array(a)) => {
+            out.risk_reasons = a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+        }
+        _ => {}
+    }
+}
+
+fn parse_behaviors(value: &Value) -> Option<Map<String, Value>> {
+    match value {
+        Value::Object(m) => Some(m.clone()),
+        _ => parse_java_map_value(value),
+    }
+}
+
+fn parse_java_map_value(value: &Value) -> Option<Map<String, Value>> {
+    match value {
+        Value::Object(m) => Some(m.clone()),
+        Value::String(s) => parse_java_map(s),
+        _ => None,
+    }
+}
+
+/// A JSON value that may arrive as an escaped-JSON string.
+fn parse_json_value(value: &Value) -> Option<Value> {
+    match value {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+/// Parses Java's `Map.toString()` form: `{k=v, k2={a=b}, k3=x, y}`.
+///
+/// Values may contain `, ` (risk reasons do), so a new entry starts only where the text after
+/// `, ` looks like `key=`. Keys may contain spaces and `-` (`New Geo-Location`). Nested maps
+/// become objects; everything else stays a string. Returns `None` when the text is not braced.
+pub fn parse_java_map(text: &str) -> Option<Map<String, Value>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut map = Map::new();
+    let mut rest = inner.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim();
+        if key.is_empty() || key.contains(['{', '}', ',']) {
+            return None;
+        }
+        let after = &rest[eq + 1..];
+        let (value, remaining) = split_value(after);
+        let value = value.trim();
+        let parsed = if value.starts_with('{') && value.ends_with('}') {
+            parse_java_map(value).map_or_else(|| Value::String(value.to_owned()), Value::Object)
+        } else {
+            Value::String(value.to_owned())
+        };
+        map.insert(key.to_owned(), parsed);
+        rest = remaining.trim_start();
+    }
+    Some(map)
+}
+
+/// Splits `text` after one value: at the first top-level `, ` followed by something that looks
+/// like `key=`. Returns (value, rest after the separator).
+fn split_value(text: &str) -> (&str, &str) {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 && starts_entry(&text[i + 1..]) => {
+                return (&text[..i], &text[i + 1..]);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (text, "")
+}
+
+/// Whether `text` begins a new `key=` entry: a key of word characters, spaces or `-`/`.`,
+/// directly followed by `=`, before any `,` or brace.
+fn starts_entry(text: &str) -> bool {
+    let t = text.trim_start();
+    for (i, c) in t.char_indices() {
+        match c {
+            '=' => return i > 0,
+            ',' | '{' | '}' => return false,
+            c if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ':') => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn java_maps() {
+        let m = parse_java_map("{New Geo-Location=NEGATIVE, New Device=POSITIVE, New IP=POSITIVE}")
+            .unwrap();
+        assert_eq!(m["New Geo-Location"], "NEGATIVE");
+        assert_eq!(m["New IP"], "POSITIVE");
+        let r =
+            parse_java_map("{reasons=Anomalous Location, Anomalous Device, level=HIGH}").unwrap();
+        assert_eq!(r["reasons"], "Anomalous Location, Anomalous Device");
+        assert_eq!(r["level"], "HIGH");
+        let n = parse_java_map(
+            "{filter=^$, matchType=USERNAME, userNameTemplate={template=idpuser.email}}",
+        )
+        .unwrap();
+        assert_eq!(n["filter"], "^$");
+        assert_eq!(n["userNameTemplate"], json!({"template": "idpuser.email"}));
+        assert_eq!(parse_java_map("{}").unwrap().len(), 0);
+        assert!(parse_java_map("not a map").is_none());
+        assert!(parse_java_map("{=x}").is_none());
+    }
+
+    #[test]
+    fn promotes_parses_and_redacts() {
+        let data = json!({
+            "requestId": "r1", "dtHash": "ab", "clientSecret": "s3cr3t",
+            "behaviors": "{New IP=POSITIVE, New Device=NEGATIVE}",
+            "risk": "{reasons=Anomalous Location, Anomalous Device, level=HIGH}",
+            "tunnels": "[{\"anonymous\":true,\"type\":\"VPN\"}]",
+            "empty": "", "nothing": null
+        });
+        let mut diags = Diagnostics::default();
+        let (d, secrets) = map(data.as_object().unwrap(), true, &mut diags);
+        assert_eq!(secrets, vec!["s3cr3t".to_owned()]);
+        assert_eq!(d.client_secret.as_deref(), Some(REDACTED));
+        assert_eq!(d.flattened["clientSecret"], REDACTED);
+        assert_eq!(d.risk_level.as_deref(), Some("HIGH"));
+        assert_eq!(
+            d.risk_reasons,
+            vec!["Anomalous Location", "Anomalous Device"]
+        );
+        assert_eq!(d.risk_behaviors, vec!["New IP"]);
+        assert_eq!(d.tunnels, Some(json!([{"anonymous": true, "type": "VPN"}])));
+        assert!(!d.flattened.contains_key("empty") && !d.flattened.contains_key("nothing"));
+        assert_eq!(diags.items().iter().filter(|d| d.code == "N010").count(), 1);
+    }
+
+    #[test]
+    fn log_only_security_data_as_string_or_object() {
+        for lo in [
+            json!("{\"risk\":{\"level\":\"LOW\"},\"behaviors\":{\"New City\":\"POSITIVE\"}}"),
+            json!({"risk": {"level": "LOW"}, "behaviors": {"New City": "POSITIVE"}}),
+        ] {
+            let data = json!({ "logOnlySecurityData": lo });
+            let (d, _) = map(data.as_object().unwrap(), true, &mut Diagnostics::default());
+            assert_eq!(d.risk_level.as_deref(), Some("LOW"));
+            assert_eq!(d.risk_behaviors, vec!["New City"]);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The ECS document we write, as types.
+//!
+//! The field set is Elastic's Okta integration (`okta.*` plus ECS) with its bugs fixed; see
+//! `../shared/design/ecs-mapping.md`. Struct field order is output key order: alphabetical, with
+//! `@timestamp` first. Empty strings, `None`, empty lists and objects whose fields are all empty are
+//! never written, so documents carry no `null` artefacts.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// "Nothing worth writing": skipped during serialization.
+pub trait Empty {
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> Empty for Option<T> {
+    fn is_empty(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Empty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl Empty for Map<String, Value> {
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
+}
+
+/// Declares an ECS object: derives `Serialize` and `Default`, skips empty fields, and is itself
+/// empty when all its fields are.
+macro_rules! ecs_object {
+    ($(#[$meta:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
+        $($(#[$fmeta:meta])* pub $field:ident : $ty:ty),* $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Serialize)]
+        pub struct $name $(<$lt>)? {
+            $(
+                $(#[$fmeta])*
+                #[serde(skip_serializing_if = "Empty::is_empty")]
+                pub $field: $ty,
+            )*
+        }
+
+        impl $(<$lt>)? Empty for $name $(<$lt>)? {
+            fn is_empty(&self) -> bool {
+                true $(&& Empty::is_empty(&self.$field))*
+            }
+        }
+    };
+}
+
+type S<'a> = Option<Cow<'a, str>>;
+
+ecs_object! {
+    /// One normalized event.
+    pub struct Document<'a> {
+        #[serde(rename = "@timestamp")]
+        pub timestamp: S<'a>,
+        pub client: Endpoint<'a>,
+        pub device: Device<'a>,
+        pub ecs: Ecs,
+        pub event: Event<'a>,
+        pub host: Host<'a>,
+        pub log: Log,
+        pub okta: Okta<'a>,
+        pub organization: Organization<'a>,
+        pub related: Related<'a>,
+        pub source: Endpoint<'a>,
+        pub user: User<'a>,
+        pub user_agent: UserAgent<'a>,
+    }
+}
+
+ecs_object! {
+    /// `client.*` and `source.*`: both describe where the request came from.
+    pub struct Endpoint<'a> {
+        #[serde(rename = "as")]
+        pub autonomous_system: AutonomousSystem<'a>,
+        pub domain: S<'a>,
+        pub geo: Geo<'a>,
+        pub ip: S<'a>,
+        pub user: EndpointUser<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct AutonomousSystem<'a> {
+        pub number: Option<i64>,
+        pub organization: Named<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Named<'a> {
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Geo<'a> {
+        pub city_name: S<'a>,
+        pub country_name: S<'a>,
+        pub location: Option<Location>,
+        pub postal_code: S<'a>,
+        pub region_name: S<'a>,
+    }
+}
+
+/// An ECS `geo_point`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Location {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+ecs_object! {
+    pub struct EndpointUser<'a> {
+        pub email: S<'a>,
+        pub full_name: S<'a>,
+        pub id: S<'a>,
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Device<'a> {
+        pub id: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Ecs {
+        pub version: Option<&'static str>,
+    }
+}
+
+ecs_object! {
+    pub struct Event<'a> {
+        pub action: S<'a>,
+        pub category: Vec<&'static str>,
+        pub dataset: Option<&'static str>,
+        pub id: S<'a>,
+        pub ingested: S<'a>,
+        pub kind: Option<&'static str>,
+        pub module: Option<&'static str>,
+        pub original: S<'a>,
+        pub outcome: Option<&'static str>,
+        #[serde(rename = "type")]
+        pub kind_type: Vec<&'static str>,
+    }
+}
+
+ecs_object! {
+    pub struct Host<'a> {
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Log {
+        pub level: Option<String>,
+    }
+}
+
+ecs_object! {
+    pub struct Organization<'a> {
+        pub id: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Related<'a> {
+        pub hosts: Vec<Cow<'a, str>>,
+        pub ip: Vec<Cow<'a, str>>,
+        pub user: Vec<Cow<'a, str>>,
+    }
+}
+
+ecs_object! {
+    pub struct User<'a> {
+        pub email: S<'a>,
+        pub full_name: S<'a>,
+        pub id: S<'a>,
+        pub name: S<'a>,
+        pub target: UserTarget<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct UserTarget<'a> {
+        pub email: S<'a>,
+        pub full_name: S<'a>,
+        pub group: Group<'a>,
+        pub id: S<'a>,
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Group<'a> {
+        pub id: S<'a>,
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct UserAgent<'a> {
+        pub device: Named<'a>,
+        pub name: S<'a>,
+        pub original: S<'a>,
+        pub os: Os<'a>,
+        pub version: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Os<'a> {
+        pub full: S<'a>,
+        pub name: S<'a>,
+        pub version: S<'a>,
+    }
+}
+
+ecs_object! {
+    /// `okta.*`: Okta's own fields, snake_cased, with Elastic's names.
+    pub struct Okta<'a> {
+        pub actor: OktaActor<'a>,
+        pub app: OktaApp<'a>,
+        pub authentication_context: AuthenticationContext<'a>,
+        pub client: OktaClient<'a>,
+        pub debug_context: DebugContext,
+        pub device: Map<String, Value>,
+        pub display_message: S<'a>,
+        pub event_type: S<'a>,
+        pub legacy_event_type: S<'a>,
+        pub outcome: OktaOutcome<'a>,
+        pub request: OktaRequest<'a>,
+        pub security_context: SecurityContext<'a>,
+        pub severity: S<'a>,
+        pub target: Vec<OktaTarget<'a>>,
+        pub transaction: Transaction<'a>,
+        pub uuid: S<'a>,
+        pub version: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaActor<'a> {
+        pub alternate_id: S<'a>,
+        pub detail_entry: Option<Value>,
+        pub display_name: S<'a>,
+        pub id: S<'a>,
+        #[serde(rename = "type")]
+        pub kind: S<'a>,
+    }
+}
+
+ecs_object! {
+    /// The application an event is about: the first `AppInstance` target.
+    pub struct OktaApp<'a> {
+        pub display_name: S<'a>,
+        pub id: S<'a>,
+        pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct AuthenticationContext<'a> {
+        pub authentication_provider: S<'a>,
+        pub authentication_step: Option<i64>,
+        pub credential_provider: S<'a>,
+        pub credential_type: S<'a>,
+        pub external_session_id: S<'a>,
+        pub interface: S<'a>,
+        pub issuer: Issuer<'a>,
+        pub root_session_id: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct Issuer<'a> {
+        pub id: S<'a>,
+        #[serde(rename = "type")]
+        pub kind: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaClient<'a> {
+        pub device: S<'a>,
+        pub id: S<'a>,
+        pub ip: S<'a>,
+        pub user_agent: OktaUserAgent<'a>,
+        pub zone: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaUserAgent<'a> {
+        pub browser: S<'a>,
+        pub os: S<'a>,
+        pub raw_user_agent: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct DebugContext {
+        pub debug_data: DebugData,
+    }
+}
+
+ecs_object! {
+    /// `okta.debug_context.debug_data.*`: the promoted keywords, the parsed structures, and the
+    /// whole map as `flattened` (as Elastic's default mode has it), with secrets redacted.
+    pub struct DebugData {
+        pub authn_request_id: Option<String>,
+        pub behaviors: Map<String, Value>,
+        pub client_secret: Option<String>,
+        pub device_fingerprint: Option<String>,
+        pub dt_hash: Option<String>,
+        pub factor: Option<String>,
+        pub flattened: Map<String, Value>,
+        pub grant_type: Option<String>,
+        pub granted_scopes: Option<String>,
+        pub log_only_security_data: Option<Value>,
+        pub privilege_granted: Option<String>,
+        pub request_id: Option<String>,
+        pub request_uri: Option<String>,
+        pub requested_scopes: Option<String>,
+        pub risk_behaviors: Vec<String>,
+        pub risk_level: Option<String>,
+        pub risk_reasons: Vec<String>,
+        pub threat_suspected: Option<String>,
+        pub tunnels: Option<Value>,
+        pub url: Option<String>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaOutcome<'a> {
+        pub reason: S<'a>,
+        pub result: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaRequest<'a> {
+        pub ip_chain: Vec<IpChainEntry<'a>>,
+    }
+}
+
+ecs_object! {
+    pub struct IpChainEntry<'a> {
+        pub geographical_context: GeographicalContext<'a>,
+        pub ip: S<'a>,
+        pub ip_details: Option<Value>,
+        pub source: S<'a>,
+        pub version: S<'a>,
+    }
+}
+
+ecs_object! {
+    /// Okta's own geographicalContext, snake_cased (used inside `okta.request.ip_chain`).
+    pub struct GeographicalContext<'a> {
+        pub city: S<'a>,
+        pub country: S<'a>,
+        pub geolocation: Option<Location>,
+        pub postal_code: S<'a>,
+        pub state: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct SecurityContext<'a> {
+        #[serde(rename = "as")]
+        pub autonomous_system: AutonomousSystem<'a>,
+        pub bot_protection: Option<Value>,
+        pub domain: S<'a>,
+        pub ip_details: Option<Value>,
+        pub is_proxy: Option<bool>,
+        pub isp: S<'a>,
+        pub risk: Option<Value>,
+        pub user_behaviors: Option<Value>,
+    }
+}
+
+ecs_object! {
+    pub struct OktaTarget<'a> {
+        pub alternate_id: S<'a>,
+        pub change_details: ChangeDetails,
+        pub detail_entry: Option<Value>,
+        pub display_name: S<'a>,
+        pub id: S<'a>,
+        #[serde(rename = "type")]
+        pub kind: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct ChangeDetails {
+        pub from: Map<String, Value>,
+        pub to: Map<String, Value>,
+    }
+}
+
+ecs_object! {
+    pub struct Transaction<'a> {
+        pub detail: TransactionDetail<'a>,
+        pub id: S<'a>,
+        #[serde(rename = "type")]
+        pub kind: S<'a>,
+    }
+}
+
+ecs_object! {
+    pub struct TransactionDetail<'a> {
+        pub request_api_token_id: S<'a>,
+        pub root_api_token_id: S<'a>,
+    }
+}

@@ -1,0 +1,119 @@
+//! Command-line arguments, as parsed by clap. Validation and defaults that need more than clap
+//! live in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Turns the Okta System Log into Elastic Common Schema (ECS) documents.
+#[derive(Debug, Parser)]
+#[command(name = "okta-normalizer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How the normalizer component is loaded.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Run this component file instead of the one built into the binary.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "OKTA_NORMALIZER_COMPONENT_FILE"
+    )]
+    pub component: Option<PathBuf>,
+    /// Where compiled component code is cached [default: $XDG_CACHE_HOME or ~/.cache, /okta-normalizer].
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "OKTA_NORMALIZER_CACHE_DIR"
+    )]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile the component on every start instead of caching it.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Normalize Okta events from a file or stdin into ECS NDJSON.
+    ///
+    /// The input may be one LogEvent, a JSON array (an API page), NDJSON, an event-hook delivery or an
+    /// EventBridge envelope; it is detected unless --format names it. Events that cannot be read are
+    /// reported on stderr and written as `event.kind: pipeline_error` documents that keep the raw
+    /// text; the run continues. Exit status: 0 when every event was normalized, 1 when any failed,
+    /// 2 on a usage or I/O error.
+    Normalize(NormalizeArgs),
+    /// Write the embedded normalizer component (a WebAssembly component) to a file, for platforms
+    /// that embed it themselves.
+    Component(ComponentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NormalizeArgs {
+    /// The input file; `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Write the ECS NDJSON here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What the input is.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// The Okta org the events come from, written to `organization.id`.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "OKTA_NORMALIZER_TENANT",
+        default_value = "default"
+    )]
+    pub tenant: String,
+    /// The org's domain (for example acme.okta.com), written to `host.name`.
+    #[arg(long, value_name = "DOMAIN")]
+    pub tenant_domain: Option<String>,
+    /// Keep each event's raw JSON in `event.original`.
+    #[arg(long)]
+    pub preserve_original: bool,
+    /// Keep secret values Okta logged (such as debugData.clientSecret) instead of redacting them.
+    #[arg(long)]
+    pub keep_secrets: bool,
+    /// Events per call into the component when reading NDJSON.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// Print every diagnostic (non-fatal oddity) on stderr, not just a count.
+    #[arg(long)]
+    pub diagnostics: bool,
+    /// Set `event.ingested` (and the fallback `@timestamp`) to this RFC 3339 time instead of now,
+    /// for reproducible output.
+    #[arg(long, value_name = "TIME")]
+    pub ingested: Option<String>,
+}
+
+/// What the input bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Detect it.
+    Auto,
+    /// One LogEvent object.
+    LogEvent,
+    /// A JSON array of LogEvents, as `GET /api/v1/logs` returns.
+    ApiPage,
+    /// One LogEvent, EventBridge envelope or event-hook delivery per line.
+    Ndjson,
+    /// An Okta event-hook delivery.
+    EventHook,
+    /// An EventBridge envelope from Okta Log Streaming.
+    Eventbridge,
+}
+
+#[derive(Debug, Args)]
+pub struct ComponentArgs {
+    /// Where to write the component.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}

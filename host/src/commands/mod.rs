@@ -1,0 +1,42 @@
+//! One module per subcommand. Each takes its parsed arguments and returns the exit code.
+
+mod component;
+mod normalize;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, RuntimeArgs};
+use crate::guest::{Runtime, RuntimeOptions};
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Normalize(args) => {
+            normalize::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?)
+        }
+        Command::Component(args) => component::run(&args, &cli.runtime),
+    }
+}
+
+/// Resolves where the component comes from and where compiled code is cached.
+pub fn runtime_options(args: &RuntimeArgs) -> RuntimeOptions {
+    RuntimeOptions {
+        component: args.component.clone(),
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.clone().or_else(default_cache_dir)
+        },
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("okta-normalizer"))
+}

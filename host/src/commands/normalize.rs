@@ -1,0 +1,289 @@
+//! `okta-normalizer normalize`: Okta events from a file or stdin → ECS NDJSON.
+//!
+//! NDJSON is streamed in batches of `--batch-size` lines, so memory stays flat on large files.
+//! Any other input (one document, an API page, a hook delivery, an EventBridge envelope) is read
+//! whole and sent in one call. Format detection happens in the guest; the host only decides
+//! whether the input is line-oriented, by checking that the first line is a complete JSON object
+//! and a second one follows.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cli::{Format, NormalizeArgs};
+use crate::guest::{
+    BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
+};
+
+pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
+    let config = EngineConfig {
+        tenant_id: args.tenant.clone(),
+        tenant_domain: args.tenant_domain.clone(),
+        output: OutputOptions {
+            preserve_original: args.preserve_original,
+            redact_secrets: !args.keep_secrets,
+        },
+    };
+    let mut normalizer = match runtime.instantiate(&config)? {
+        Ok(n) => n,
+        Err(e) => bail!(
+            "the normalizer refused its settings: {} ({})",
+            e.message,
+            e.field
+        ),
+    };
+    let ingested = match &args.ingested {
+        Some(t) => {
+            t.parse::<jiff::Timestamp>().with_context(|| {
+                format!("--ingested '{t}' is not an RFC 3339 time such as 2026-11-21T10:00:00Z")
+            })?;
+            t.clone()
+        }
+        None => jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+    };
+
+    let input: Box<dyn Read> = match args.input.as_deref() {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(p) => {
+            Box::new(File::open(p).with_context(|| format!("while opening {}", p.display()))?)
+        }
+    };
+    let output: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("while creating {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut run = Run {
+        normalizer: &mut normalizer,
+        out: BufWriter::with_capacity(1 << 20, output),
+        ingested,
+        print_diagnostics: args.diagnostics,
+        stats: Stats::default(),
+    };
+    let detected = run.feed(
+        BufReader::with_capacity(1 << 20, input),
+        args.format,
+        args.batch_size as usize,
+    )?;
+    run.out.flush().context("while writing the output")?;
+
+    let s = &run.stats;
+    eprintln!(
+        "okta-normalizer: {} events from {}: {} normalized, {} failed, {} with diagnostics{}",
+        s.normalized + s.failed,
+        detected.map_or("empty input", describe),
+        s.normalized,
+        s.failed,
+        s.with_diagnostics,
+        if s.with_diagnostics > 0 && !args.diagnostics {
+            " (--diagnostics lists them)"
+        } else {
+            ""
+        },
+    );
+    Ok(if s.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    normalized: u64,
+    failed: u64,
+    with_diagnostics: u64,
+}
+
+struct Run<'n, W: Write> {
+    normalizer: &'n mut Normalizer,
+    out: BufWriter<W>,
+    ingested: String,
+    print_diagnostics: bool,
+    stats: Stats,
+}
+
+/// A batch of input and, for each of its lines, the line number in the whole input.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    lines: Vec<u32>,
+}
+
+impl Chunk {
+    fn push(&mut self, line: &[u8], number: u32) {
+        self.bytes.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            self.bytes.push(b'\n');
+        }
+        self.lines.push(number);
+    }
+}
+
+impl<W: Write> Run<'_, W> {
+    /// Reads all input and normalizes it. Returns the format the guest saw (None if empty).
+    fn feed(
+        &mut self,
+        mut reader: impl BufRead,
+        format: Format,
+        batch_size: usize,
+    ) -> Result<Option<InputFormat>> {
+        let mut line_no = 0u32;
+        let mut next_line = |reader: &mut dyn BufRead, buf: &mut Vec<u8>| -> Result<Option<u32>> {
+            loop {
+                buf.clear();
+                if reader
+                    .read_until(b'\n', buf)
+                    .context("while reading the input")?
+                    == 0
+                {
+                    return Ok(None);
+                }
+                line_no += 1;
+                if !buf.trim_ascii().is_empty() {
+                    return Ok(Some(line_no));
+                }
+            }
+        };
+
+        let mut first = Vec::new();
+        let Some(first_no) = next_line(&mut reader, &mut first)? else {
+            return Ok(None);
+        };
+        let line_oriented = match format {
+            Format::Ndjson => true,
+            Format::Auto => is_complete_object(&first),
+            _ => false,
+        };
+        if line_oriented {
+            let mut second = Vec::new();
+            let Some(second_no) = next_line(&mut reader, &mut second)? else {
+                // A single line: it may be a hook delivery or envelope; let the guest detect it.
+                let mut chunk = Chunk::default();
+                chunk.push(&first, first_no);
+                return self.call(&chunk, wit_format(format)).map(Some);
+            };
+            let mut chunk = Chunk::default();
+            chunk.push(&first, first_no);
+            chunk.push(&second, second_no);
+            let mut line = Vec::new();
+            let mut detected = None;
+            while let Some(no) = next_line(&mut reader, &mut line)? {
+                if chunk.lines.len() >= batch_size {
+                    detected = Some(self.call(&chunk, InputFormat::Ndjson)?);
+                    chunk = Chunk::default();
+                }
+                chunk.push(&line, no);
+            }
+            if !chunk.lines.is_empty() {
+                detected = Some(self.call(&chunk, InputFormat::Ndjson)?);
+            }
+            return Ok(detected);
+        }
+
+        // One document: read it whole. Guest line numbers are relative to its first line.
+        let mut chunk = Chunk::default();
+        chunk.bytes = first;
+        reader
+            .read_to_end(&mut chunk.bytes)
+            .context("while reading the input")?;
+        let lines = chunk.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        chunk.lines = (0..u32::try_from(lines).unwrap_or(u32::MAX))
+            .map(|i| first_no + i)
+            .collect();
+        self.call(&chunk, wit_format(format)).map(Some)
+    }
+
+    /// One call into the guest; writes every outcome and reports failures.
+    fn call(&mut self, chunk: &Chunk, format: InputFormat) -> Result<InputFormat> {
+        let options = BatchOptions {
+            format,
+            ingested: Some(self.ingested.clone()),
+        };
+        let result = match self.normalizer.normalize(&chunk.bytes, &options)? {
+            Ok(result) => result,
+            Err(e) => bail!("{} [{}]", e.message, e.code),
+        };
+        for located in &result.outcomes {
+            let line = usize::try_from(located.line)
+                .ok()
+                .and_then(|l| chunk.lines.get(l.checked_sub(1)?))
+                .copied()
+                .unwrap_or(0);
+            let document = match &located.outcome {
+                Outcome::Normalized(n) => {
+                    self.stats.normalized += 1;
+                    if !n.diagnostics.is_empty() {
+                        self.stats.with_diagnostics += 1;
+                        if self.print_diagnostics {
+                            for d in &n.diagnostics {
+                                let at = if d.path.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" at {}", d.path)
+                                };
+                                eprintln!(
+                                    "okta-normalizer: line {line}: {} {}{at}: {}",
+                                    d.code,
+                                    n.uuid.as_deref().unwrap_or("(no uuid)"),
+                                    d.message
+                                );
+                            }
+                        }
+                    }
+                    &n.document
+                }
+                Outcome::Failed(e) => {
+                    self.stats.failed += 1;
+                    eprintln!(
+                        "okta-normalizer: line {line}: {} {} (written as a pipeline_error document with the raw text)",
+                        e.code, e.message
+                    );
+                    &e.document
+                }
+            };
+            self.out
+                .write_all(document.as_bytes())
+                .context("while writing the output")?;
+            self.out
+                .write_all(b"\n")
+                .context("while writing the output")?;
+        }
+        Ok(result.format)
+    }
+}
+
+/// Whether a line holds one complete JSON object (so the input is line-oriented).
+fn is_complete_object(line: &[u8]) -> bool {
+    line.trim_ascii_start().starts_with(b"{")
+        && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+}
+
+fn wit_format(f: Format) -> InputFormat {
+    match f {
+        Format::Auto => InputFormat::Auto,
+        Format::LogEvent => InputFormat::LogEvent,
+        Format::ApiPage => InputFormat::ApiPage,
+        Format::Ndjson => InputFormat::Ndjson,
+        Format::EventHook => InputFormat::EventHook,
+        Format::Eventbridge => InputFormat::Eventbridge,
+    }
+}
+
+fn describe(f: InputFormat) -> &'static str {
+    match f {
+        InputFormat::Auto => "auto-detected input",
+        InputFormat::LogEvent => "a single LogEvent",
+        InputFormat::ApiPage => "an API page",
+        InputFormat::Ndjson => "NDJSON",
+        InputFormat::EventHook => "an event-hook delivery",
+        InputFormat::Eventbridge => "an EventBridge envelope",
+    }
+}

@@ -1,0 +1,178 @@
+//! Runs the normalizer component in wasmtime.
+//!
+//! [`Runtime`] compiles the component once per process (with wasmtime's on-disk cache, so later
+//! processes skip compilation) and [`Normalizer`] is one instance with one `engine` resource in it.
+//! The guest imports nothing it uses; the WASI imports that Rust's std links in are defined as traps,
+//! so the guest can reach no clock, file or socket even by accident.
+
+mod bindings;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, anyhow};
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+pub use bindings::okta::normalizer::types::{
+    BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, Diagnostic,
+    EventError, InputFormat, LocatedOutcome, Normalized, Outcome, OutputOptions,
+};
+use bindings::{OktaNormalizer, OktaNormalizerPre};
+
+/// The component built from `guest/component`, embedded at build time (see `build.rs`).
+pub const EMBEDDED_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/okta_normalizer.wasm"));
+
+/// The most linear memory one guest instance may use.
+const MEMORY_LIMIT: usize = 2 << 30;
+
+/// Where the compiled component comes from and where compiled code is cached.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// A component file to load instead of the embedded one.
+    pub component: Option<PathBuf>,
+    /// Directory for wasmtime's compilation cache; `None` disables caching.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The compiled component, ready to instantiate. Cheap to share.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    pre: OktaNormalizerPre<Limits>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// Per-store state: only the memory limits.
+struct Limits(StoreLimits);
+
+impl Runtime {
+    /// Compiles (or loads from cache) the component and links it.
+    pub fn new(options: &RuntimeOptions) -> Result<Runtime> {
+        let mut config = Config::new();
+        if let Some(dir) = &options.cache_dir {
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir);
+            match Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(error) => tracing_warn(&format!(
+                    "the compilation cache in {} is unusable ({error}); compiling without it",
+                    dir.display()
+                )),
+            }
+        }
+        let engine = Engine::new(&config)
+            .map_err(|e| anyhow!("{e}"))
+            .context("while setting up wasmtime")?;
+        let component = match &options.component {
+            Some(path) => Component::from_file(&engine, path)
+                .map_err(|e| anyhow!("{e:?}"))
+                .with_context(|| format!("while loading the component {}", path.display()))?,
+            None => Component::new(&engine, EMBEDDED_COMPONENT)
+                .map_err(|e| anyhow!("{e:?}"))
+                .context("while compiling the embedded component")?,
+        };
+        let mut linker = Linker::<Limits>::new(&engine);
+        define_hash_seed(&mut linker).context("while linking the component")?;
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("while linking the component")?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("while linking the component")?;
+        let pre = OktaNormalizerPre::new(instance_pre)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context(
+                "the component does not export okta:normalizer@0.1.0; is it from another version?",
+            )?;
+        Ok(Runtime { engine, pre })
+    }
+
+    /// A fresh instance with an engine built from `config`.
+    ///
+    /// The outer `Result` is a host or guest failure (a bug); the inner one is the guest refusing
+    /// the config.
+    pub fn instantiate(&self, config: &EngineConfig) -> Result<Result<Normalizer, ConfigError>> {
+        let mut store = Store::new(
+            &self.engine,
+            Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()),
+        );
+        store.limiter(|state| &mut state.0);
+        let bindings: OktaNormalizer = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("while instantiating the component")?;
+        let created = bindings
+            .okta_normalizer_normalizer()
+            .engine()
+            .call_create(&mut store, config)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped while creating its engine (a guest bug)")?;
+        Ok(created.map(|engine| Normalizer {
+            store,
+            bindings,
+            engine,
+        }))
+    }
+}
+
+/// One component instance holding one normalizer engine.
+pub struct Normalizer {
+    store: Store<Limits>,
+    bindings: OktaNormalizer,
+    engine: ResourceAny,
+}
+
+impl std::fmt::Debug for Normalizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Normalizer").finish_non_exhaustive()
+    }
+}
+
+impl Normalizer {
+    /// Normalizes one batch: one boundary crossing for all its events.
+    ///
+    /// The outer `Result` is a trap (a guest bug, after which this instance must not be reused);
+    /// the inner one is the guest's answer.
+    pub fn normalize(
+        &mut self,
+        input: &[u8],
+        options: &BatchOptions,
+    ) -> Result<Result<BatchResult, BatchError>> {
+        self.bindings
+            .okta_normalizer_normalizer()
+            .engine()
+            .call_normalize(&mut self.store, self.engine, input, options)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("the component trapped while normalizing (a guest bug); the batch was not processed")
+    }
+}
+
+/// Rust's std seeds `HashMap`s from `wasi:random/insecure-seed` (the user-agent parser builds one
+/// table that way). The seed only changes iteration order, which no output depends on; a constant
+/// keeps the guest free of any real source of randomness.
+fn define_hash_seed(linker: &mut Linker<Limits>) -> Result<()> {
+    let mut instance = linker
+        .instance("wasi:random/insecure-seed@0.2.6")
+        .map_err(|e| anyhow!("{e:?}"))?;
+    instance
+        .func_wrap("insecure-seed", |_store, (): ()| {
+            Ok(((0x6f6b_7461_u64, 0x6e6f_726d_u64),))
+        })
+        .map_err(|e| anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+fn tracing_warn(message: &str) {
+    eprintln!("okta-normalizer: warning: {message}");
+}
