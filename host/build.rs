@@ -18,20 +18,9 @@ fn main() {
         return;
     }
 
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir
-        .parent()
-        .expect("host/ sits in the workspace root")
-        .to_path_buf();
-    for dir in [
-        "guest/core/src",
-        "guest/core/data",
-        "guest/core/Cargo.toml",
-        "guest/component",
-        "wit",
-        "Cargo.lock",
-    ] {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    for dir in ["guest/core/src", "guest/core/data", "guest/core/Cargo.toml", "guest/component", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
@@ -40,15 +29,7 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--package",
-            "okta-normalizer-guest",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "component",
-        ])
+        .args(["build", "--package", "okta-normalizer-guest", "--target", "wasm32-wasip2", "--profile", "component"])
         .arg("--target-dir")
         .arg(&target_dir);
     // Do not leak the outer build's settings (flags for the host target, clippy's wrapper,
@@ -66,21 +47,15 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("could not run cargo to build the guest component");
+    let status = cmd.status().expect("could not run cargo to build the guest component");
     assert!(
         status.success(),
         "building the guest component failed; run `cargo build -p okta-normalizer-guest --target wasm32-wasip2 --profile component` to see why \
          (the target is installed by rust-toolchain.toml: `rustup target add wasm32-wasip2`)"
     );
-    copy(
-        &target_dir.join("wasm32-wasip2/component/okta_normalizer_guest.wasm"),
-        &dest,
-    );
+    copy(&target_dir.join("wasm32-wasip2/component/okta_normalizer_guest.wasm"), &dest);
 }
 
 fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("could not copy the component from {}: {e}", from.display()));
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("could not copy the component from {}: {e}", from.display()));
 }

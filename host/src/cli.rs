@@ -19,20 +19,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
     /// Run this component file instead of the one built into the binary.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "OKTA_NORMALIZER_COMPONENT_FILE"
-    )]
+    #[arg(long, global = true, value_name = "FILE", env = "OKTA_NORMALIZER_COMPONENT_FILE")]
     pub component: Option<PathBuf>,
     /// Where compiled component code is cached [default: $XDG_CACHE_HOME or ~/.cache, /okta-normalizer].
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "OKTA_NORMALIZER_CACHE_DIR"
-    )]
+    #[arg(long, global = true, value_name = "DIR", env = "OKTA_NORMALIZER_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Compile the component on every start instead of caching it.
     #[arg(long, global = true)]
@@ -66,12 +56,7 @@ pub struct NormalizeArgs {
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
     /// The Okta org the events come from, written to `organization.id`.
-    #[arg(
-        long,
-        value_name = "ID",
-        env = "OKTA_NORMALIZER_TENANT",
-        default_value = "default"
-    )]
+    #[arg(long, value_name = "ID", env = "OKTA_NORMALIZER_TENANT", default_value = "default")]
     pub tenant: String,
     /// The org's domain (for example acme.okta.com), written to `host.name`.
     #[arg(long, value_name = "DOMAIN")]

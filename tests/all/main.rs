@@ -1,1 +1,13 @@
+//! The one end-to-end test binary (one binary, so wasmtime and friends are linked once).
+//!
+//! - `golden`: every fixture in `tests/cases/normalize/` against its expected ECS output.
+//! - `differential`: the component in wasmtime gives byte-identical results to the native core.
+//! - `decode`: the five input shapes, format detection and mismatch errors.
+//! - `properties`: no panics on arbitrary bytes or JSON; normalization is total and deterministic.
+//! - `catalog`: every event type in Okta's catalog is categorized from the table.
 
+mod catalog;
+mod decode;
+mod differential;
+mod golden;
+mod properties;

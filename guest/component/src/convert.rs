@@ -16,17 +16,11 @@ pub(crate) fn config(c: wit::Config) -> core::Config {
 }
 
 pub(crate) fn config_error(e: core::ConfigError) -> wit::ConfigError {
-    wit::ConfigError {
-        field: e.field.to_owned(),
-        message: e.message,
-    }
+    wit::ConfigError { field: e.field.to_owned(), message: e.message }
 }
 
 pub(crate) fn batch_options(o: wit::BatchOptions) -> core::BatchOptions {
-    core::BatchOptions {
-        format: format_in(o.format),
-        ingested: o.ingested,
-    }
+    core::BatchOptions { format: format_in(o.format), ingested: o.ingested }
 }
 
 fn format_in(f: wit::InputFormat) -> core::InputFormat {
@@ -57,20 +51,13 @@ pub(crate) fn batch_result(r: core::BatchResult) -> wit::BatchResult {
         outcomes: r
             .outcomes
             .into_iter()
-            .map(|o| wit::LocatedOutcome {
-                line: o.line,
-                index: o.index,
-                outcome: outcome(o.outcome),
-            })
+            .map(|o| wit::LocatedOutcome { line: o.line, index: o.index, outcome: outcome(o.outcome) })
             .collect(),
     }
 }
 
 pub(crate) fn batch_error(e: core::BatchError) -> wit::BatchError {
-    wit::BatchError {
-        code: e.code.to_owned(),
-        message: e.message,
-    }
+    wit::BatchError { code: e.code.to_owned(), message: e.message }
 }
 
 fn outcome(o: core::Outcome) -> wit::Outcome {
@@ -92,9 +79,5 @@ fn outcome(o: core::Outcome) -> wit::Outcome {
 }
 
 fn diagnostic(d: core::Diagnostic) -> wit::Diagnostic {
-    wit::Diagnostic {
-        code: d.code.to_owned(),
-        path: d.path,
-        message: d.message,
-    }
+    wit::Diagnostic { code: d.code.to_owned(), path: d.path, message: d.message }
 }

@@ -30,21 +30,13 @@ impl Guest for Component {
 }
 
 impl GuestEngine for Engine {
-    fn create(
-        config: types::Config,
-    ) -> Result<exports::okta::normalizer::normalizer::Engine, types::ConfigError> {
+    fn create(config: types::Config) -> Result<exports::okta::normalizer::normalizer::Engine, types::ConfigError> {
         okta_normalizer_core::Engine::new(convert::config(config))
-            .map(|engine| {
-                exports::okta::normalizer::normalizer::Engine::new(Engine(RefCell::new(engine)))
-            })
+            .map(|engine| exports::okta::normalizer::normalizer::Engine::new(Engine(RefCell::new(engine))))
             .map_err(convert::config_error)
     }
 
-    fn normalize(
-        &self,
-        input: Vec<u8>,
-        options: types::BatchOptions,
-    ) -> Result<types::BatchResult, types::BatchError> {
+    fn normalize(&self, input: Vec<u8>, options: types::BatchOptions) -> Result<types::BatchResult, types::BatchError> {
         self.0
             .borrow_mut()
             .normalize(&input, &convert::batch_options(options))

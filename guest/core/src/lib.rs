@@ -78,10 +78,7 @@ pub struct OutputOptions {
 
 impl Default for OutputOptions {
     fn default() -> Self {
-        Self {
-            preserve_original: false,
-            redact_secrets: true,
-        }
+        Self { preserve_original: false, redact_secrets: true }
     }
 }
 
@@ -98,11 +95,7 @@ pub struct Config {
 impl Config {
     /// A config for one tenant with default output options.
     pub fn new(tenant_id: impl Into<String>) -> Self {
-        Self {
-            tenant_id: tenant_id.into(),
-            tenant_domain: None,
-            output: OutputOptions::default(),
-        }
+        Self { tenant_id: tenant_id.into(), tenant_domain: None, output: OutputOptions::default() }
     }
 }
 
@@ -195,28 +188,16 @@ impl Engine {
         if config.tenant_id.trim().is_empty() {
             return Err(ConfigError {
                 field: "tenant-id",
-                message:
-                    "the tenant id is empty; set it to the Okta org, for example acme.okta.com"
-                        .into(),
+                message: "the tenant id is empty; set it to the Okta org, for example acme.okta.com".into(),
             });
         }
-        if config
-            .tenant_domain
-            .as_deref()
-            .is_some_and(|d| d.trim().is_empty() || d.contains(char::is_whitespace))
-        {
+        if config.tenant_domain.as_deref().is_some_and(|d| d.trim().is_empty() || d.contains(char::is_whitespace)) {
             return Err(ConfigError {
                 field: "tenant-domain",
-                message:
-                    "the tenant domain must be a host name such as acme.okta.com, without spaces"
-                        .into(),
+                message: "the tenant domain must be a host name such as acme.okta.com, without spaces".into(),
             });
         }
-        Ok(Engine {
-            config,
-            table: Table::builtin(),
-            user_agents: user_agent::Cache::default(),
-        })
+        Ok(Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default() })
     }
 
     pub fn config(&self) -> &Config {
@@ -224,36 +205,17 @@ impl Engine {
     }
 
     /// Normalizes every event in `input`: one outcome per event, in input order.
-    pub fn normalize(
-        &mut self,
-        input: &[u8],
-        options: &BatchOptions,
-    ) -> Result<BatchResult, BatchError> {
+    pub fn normalize(&mut self, input: &[u8], options: &BatchOptions) -> Result<BatchResult, BatchError> {
         let decoded = decode::decode(input, options.format)?;
-        let ctx = Context {
-            config: &self.config,
-            ingested: options.ingested.as_deref(),
-            table: self.table,
-        };
+        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
         let mut outcomes = Vec::with_capacity(decoded.items.len());
         for (index, item) in decoded.items.iter().enumerate() {
             let outcome = match &item.body {
-                decode::RawBody::Event(raw) => {
-                    normalize::normalize_event(raw, &ctx, &mut self.user_agents)
-                }
-                decode::RawBody::Broken { code, message, raw } => {
-                    normalize::failed(code, message.clone(), raw, &ctx)
-                }
+                decode::RawBody::Event(raw) => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
+                decode::RawBody::Broken { code, message, raw } => normalize::failed(code, message.clone(), raw, &ctx),
             };
-            outcomes.push(LocatedOutcome {
-                line: item.line,
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                outcome,
-            });
+            outcomes.push(LocatedOutcome { line: item.line, index: u32::try_from(index).unwrap_or(u32::MAX), outcome });
         }
-        Ok(BatchResult {
-            format: decoded.format,
-            outcomes,
-        })
+        Ok(BatchResult { format: decoded.format, outcomes })
     }
 }

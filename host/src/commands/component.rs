@@ -9,13 +9,10 @@ use crate::guest::EMBEDDED_COMPONENT;
 
 pub(super) fn run(args: &ComponentArgs, runtime: &RuntimeArgs) -> Result<ExitCode> {
     let bytes = match &runtime.component {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?
-        }
+        Some(path) => std::fs::read(path).with_context(|| format!("while reading {}", path.display()))?,
         None => EMBEDDED_COMPONENT.to_vec(),
     };
-    std::fs::write(&args.output, &bytes)
-        .with_context(|| format!("while writing {}", args.output.display()))?;
+    std::fs::write(&args.output, &bytes).with_context(|| format!("while writing {}", args.output.display()))?;
     eprintln!(
         "okta-normalizer: wrote the okta:normalizer@0.1.0 component ({} bytes) to {}",
         bytes.len(),

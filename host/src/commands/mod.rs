@@ -14,9 +14,7 @@ use crate::guest::{Runtime, RuntimeOptions};
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Normalize(args) => {
-            normalize::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?)
-        }
+        Command::Normalize(args) => normalize::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Component(args) => component::run(&args, &cli.runtime),
     }
 }
@@ -25,11 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 pub fn runtime_options(args: &RuntimeArgs) -> RuntimeOptions {
     RuntimeOptions {
         component: args.component.clone(),
-        cache_dir: if args.no_cache {
-            None
-        } else {
-            args.cache_dir.clone().or_else(default_cache_dir)
-        },
+        cache_dir: if args.no_cache { None } else { args.cache_dir.clone().or_else(default_cache_dir) },
     }
 }
 

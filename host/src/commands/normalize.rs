@@ -13,51 +13,36 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 
 use crate::cli::{Format, NormalizeArgs};
-use crate::guest::{
-    BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
-};
+use crate::guest::{BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime};
 
 pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
     let config = EngineConfig {
         tenant_id: args.tenant.clone(),
         tenant_domain: args.tenant_domain.clone(),
-        output: OutputOptions {
-            preserve_original: args.preserve_original,
-            redact_secrets: !args.keep_secrets,
-        },
+        output: OutputOptions { preserve_original: args.preserve_original, redact_secrets: !args.keep_secrets },
     };
     let mut normalizer = match runtime.instantiate(&config)? {
         Ok(n) => n,
-        Err(e) => bail!(
-            "the normalizer refused its settings: {} ({})",
-            e.message,
-            e.field
-        ),
+        Err(e) => bail!("the normalizer refused its settings: {} ({})", e.message, e.field),
     };
     let ingested = match &args.ingested {
         Some(t) => {
-            t.parse::<jiff::Timestamp>().with_context(|| {
-                format!("--ingested '{t}' is not an RFC 3339 time such as 2026-11-21T10:00:00Z")
-            })?;
+            t.parse::<jiff::Timestamp>()
+                .with_context(|| format!("--ingested '{t}' is not an RFC 3339 time such as 2026-11-21T10:00:00Z"))?;
             t.clone()
         }
-        None => jiff::Timestamp::now()
-            .round(jiff::Unit::Millisecond)
-            .unwrap_or_else(|_| jiff::Timestamp::now())
-            .to_string(),
+        None => {
+            jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+        }
     };
 
     let input: Box<dyn Read> = match args.input.as_deref() {
         None => Box::new(std::io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
-        Some(p) => {
-            Box::new(File::open(p).with_context(|| format!("while opening {}", p.display()))?)
-        }
+        Some(p) => Box::new(File::open(p).with_context(|| format!("while opening {}", p.display()))?),
     };
     let output: Box<dyn Write> = match &args.output {
-        Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("while creating {}", p.display()))?)
-        }
+        Some(p) => Box::new(File::create(p).with_context(|| format!("while creating {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut run = Run {
@@ -67,11 +52,7 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         print_diagnostics: args.diagnostics,
         stats: Stats::default(),
     };
-    let detected = run.feed(
-        BufReader::with_capacity(1 << 20, input),
-        args.format,
-        args.batch_size as usize,
-    )?;
+    let detected = run.feed(BufReader::with_capacity(1 << 20, input), args.format, args.batch_size as usize)?;
     run.out.flush().context("while writing the output")?;
 
     let s = &run.stats;
@@ -82,17 +63,9 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         s.normalized,
         s.failed,
         s.with_diagnostics,
-        if s.with_diagnostics > 0 && !args.diagnostics {
-            " (--diagnostics lists them)"
-        } else {
-            ""
-        },
+        if s.with_diagnostics > 0 && !args.diagnostics { " (--diagnostics lists them)" } else { "" },
     );
-    Ok(if s.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if s.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 #[derive(Debug, Default)]
@@ -129,21 +102,12 @@ impl Chunk {
 
 impl<W: Write> Run<'_, W> {
     /// Reads all input and normalizes it. Returns the format the guest saw (None if empty).
-    fn feed(
-        &mut self,
-        mut reader: impl BufRead,
-        format: Format,
-        batch_size: usize,
-    ) -> Result<Option<InputFormat>> {
+    fn feed(&mut self, mut reader: impl BufRead, format: Format, batch_size: usize) -> Result<Option<InputFormat>> {
         let mut line_no = 0u32;
         let mut next_line = |reader: &mut dyn BufRead, buf: &mut Vec<u8>| -> Result<Option<u32>> {
             loop {
                 buf.clear();
-                if reader
-                    .read_until(b'\n', buf)
-                    .context("while reading the input")?
-                    == 0
-                {
+                if reader.read_until(b'\n', buf).context("while reading the input")? == 0 {
                     return Ok(None);
                 }
                 line_no += 1;
@@ -191,22 +155,15 @@ impl<W: Write> Run<'_, W> {
         // One document: read it whole. Guest line numbers are relative to its first line.
         let mut chunk = Chunk::default();
         chunk.bytes = first;
-        reader
-            .read_to_end(&mut chunk.bytes)
-            .context("while reading the input")?;
+        reader.read_to_end(&mut chunk.bytes).context("while reading the input")?;
         let lines = chunk.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-        chunk.lines = (0..u32::try_from(lines).unwrap_or(u32::MAX))
-            .map(|i| first_no + i)
-            .collect();
+        chunk.lines = (0..u32::try_from(lines).unwrap_or(u32::MAX)).map(|i| first_no + i).collect();
         self.call(&chunk, wit_format(format)).map(Some)
     }
 
     /// One call into the guest; writes every outcome and reports failures.
     fn call(&mut self, chunk: &Chunk, format: InputFormat) -> Result<InputFormat> {
-        let options = BatchOptions {
-            format,
-            ingested: Some(self.ingested.clone()),
-        };
+        let options = BatchOptions { format, ingested: Some(self.ingested.clone()) };
         let result = match self.normalizer.normalize(&chunk.bytes, &options)? {
             Ok(result) => result,
             Err(e) => bail!("{} [{}]", e.message, e.code),
@@ -224,11 +181,7 @@ impl<W: Write> Run<'_, W> {
                         self.stats.with_diagnostics += 1;
                         if self.print_diagnostics {
                             for d in &n.diagnostics {
-                                let at = if d.path.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" at {}", d.path)
-                                };
+                                let at = if d.path.is_empty() { String::new() } else { format!(" at {}", d.path) };
                                 eprintln!(
                                     "okta-normalizer: line {line}: {} {}{at}: {}",
                                     d.code,
@@ -249,12 +202,8 @@ impl<W: Write> Run<'_, W> {
                     &e.document
                 }
             };
-            self.out
-                .write_all(document.as_bytes())
-                .context("while writing the output")?;
-            self.out
-                .write_all(b"\n")
-                .context("while writing the output")?;
+            self.out.write_all(document.as_bytes()).context("while writing the output")?;
+            self.out.write_all(b"\n").context("while writing the output")?;
         }
         Ok(result.format)
     }
@@ -262,8 +211,7 @@ impl<W: Write> Run<'_, W> {
 
 /// Whether a line holds one complete JSON object (so the input is line-oriented).
 fn is_complete_object(line: &[u8]) -> bool {
-    line.trim_ascii_start().starts_with(b"{")
-        && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+    line.trim_ascii_start().starts_with(b"{") && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
 }
 
 fn wit_format(f: Format) -> InputFormat {

@@ -14,14 +14,13 @@ use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 pub use bindings::okta::normalizer::types::{
-    BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, Diagnostic,
-    EventError, InputFormat, LocatedOutcome, Normalized, Outcome, OutputOptions,
+    BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, Diagnostic, EventError, InputFormat,
+    LocatedOutcome, Normalized, Outcome, OutputOptions,
 };
 use bindings::{OktaNormalizer, OktaNormalizerPre};
 
 /// The component built from `guest/component`, embedded at build time (see `build.rs`).
-pub const EMBEDDED_COMPONENT: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/okta_normalizer.wasm"));
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/okta_normalizer.wasm"));
 
 /// The most linear memory one guest instance may use.
 const MEMORY_LIMIT: usize = 2 << 30;
@@ -68,9 +67,7 @@ impl Runtime {
                 )),
             }
         }
-        let engine = Engine::new(&config)
-            .map_err(|e| anyhow!("{e}"))
-            .context("while setting up wasmtime")?;
+        let engine = Engine::new(&config).map_err(|e| anyhow!("{e}")).context("while setting up wasmtime")?;
         let component = match &options.component {
             Some(path) => Component::from_file(&engine, path)
                 .map_err(|e| anyhow!("{e:?}"))
@@ -85,15 +82,11 @@ impl Runtime {
             .define_unknown_imports_as_traps(&component)
             .map_err(|e| anyhow!("{e:?}"))
             .context("while linking the component")?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("while linking the component")?;
+        let instance_pre =
+            linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context(
-                "the component does not export okta:normalizer@0.1.0; is it from another version?",
-            )?;
+            .context("the component does not export okta:normalizer@0.1.0; is it from another version?")?;
         Ok(Runtime { engine, pre })
     }
 
@@ -102,10 +95,7 @@ impl Runtime {
     /// The outer `Result` is a host or guest failure (a bug); the inner one is the guest refusing
     /// the config.
     pub fn instantiate(&self, config: &EngineConfig) -> Result<Result<Normalizer, ConfigError>> {
-        let mut store = Store::new(
-            &self.engine,
-            Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()),
-        );
+        let mut store = Store::new(&self.engine, Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()));
         store.limiter(|state| &mut state.0);
         let bindings: OktaNormalizer = self
             .pre
@@ -118,11 +108,7 @@ impl Runtime {
             .call_create(&mut store, config)
             .map_err(|e| anyhow!("{e:?}"))
             .context("the component trapped while creating its engine (a guest bug)")?;
-        Ok(created.map(|engine| Normalizer {
-            store,
-            bindings,
-            engine,
-        }))
+        Ok(created.map(|engine| Normalizer { store, bindings, engine }))
     }
 }
 
@@ -144,11 +130,7 @@ impl Normalizer {
     ///
     /// The outer `Result` is a trap (a guest bug, after which this instance must not be reused);
     /// the inner one is the guest's answer.
-    pub fn normalize(
-        &mut self,
-        input: &[u8],
-        options: &BatchOptions,
-    ) -> Result<Result<BatchResult, BatchError>> {
+    pub fn normalize(&mut self, input: &[u8], options: &BatchOptions) -> Result<Result<BatchResult, BatchError>> {
         self.bindings
             .okta_normalizer_normalizer()
             .engine()
@@ -162,13 +144,9 @@ impl Normalizer {
 /// table that way). The seed only changes iteration order, which no output depends on; a constant
 /// keeps the guest free of any real source of randomness.
 fn define_hash_seed(linker: &mut Linker<Limits>) -> Result<()> {
-    let mut instance = linker
-        .instance("wasi:random/insecure-seed@0.2.6")
-        .map_err(|e| anyhow!("{e:?}"))?;
+    let mut instance = linker.instance("wasi:random/insecure-seed@0.2.6").map_err(|e| anyhow!("{e:?}"))?;
     instance
-        .func_wrap("insecure-seed", |_store, (): ()| {
-            Ok(((0x6f6b_7461_u64, 0x6e6f_726d_u64),))
-        })
+        .func_wrap("insecure-seed", |_store, (): ()| Ok(((0x6f6b_7461_u64, 0x6e6f_726d_u64),)))
         .map_err(|e| anyhow!("{e:?}"))?;
     Ok(())
 }

@@ -259,8 +259,7 @@ impl<'de> Lenient<'de> for serde_json::Value {
         serde_json::Number::from_f64(v).map(serde_json::Value::Number)
     }
     fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
-        serde_json::Map::deserialize(MapAccessDeserializer::new(map))
-            .map(|m| Some(serde_json::Value::Object(m)))
+        serde_json::Map::deserialize(MapAccessDeserializer::new(map)).map(|m| Some(serde_json::Value::Object(m)))
     }
     fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
         serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Some)

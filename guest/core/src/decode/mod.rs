@@ -29,11 +29,7 @@ pub enum RawBody<'a> {
     /// JSON text that should be a LogEvent.
     Event(&'a str),
     /// Text that is not a usable event.
-    Broken {
-        code: &'static str,
-        message: String,
-        raw: Cow<'a, str>,
-    },
+    Broken { code: &'static str, message: String, raw: Cow<'a, str> },
 }
 
 /// The decoded batch: what format it had, and its items in input order.
@@ -54,11 +50,7 @@ pub fn decode(input: &[u8], format: InputFormat) -> Result<Decoded<'_>, BatchErr
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Ok(Decoded {
-            format: if format == InputFormat::Auto {
-                InputFormat::Ndjson
-            } else {
-                format
-            },
+            format: if format == InputFormat::Auto { InputFormat::Ndjson } else { format },
             items: Vec::new(),
         });
     }
@@ -72,28 +64,21 @@ pub fn decode(input: &[u8], format: InputFormat) -> Result<Decoded<'_>, BatchErr
         }),
         InputFormat::Auto => Ok(decode_auto(text)),
         InputFormat::LogEvent | InputFormat::EventHook | InputFormat::Eventbridge => {
-            let decoded = decode_document(text);
-            if decoded.format == format {
-                return Ok(decoded);
+            // Text that is not one JSON document reports its own error, as an event.
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                return Ok(Decoded { format, ..broken_document(text) });
             }
-            // A single broken document reports its own error; anything else is a mismatch.
-            if let [
-                RawItem {
-                    body: RawBody::Broken { .. },
-                    ..
-                },
-            ] = decoded.items.as_slice()
-            {
-                if decoded.format == InputFormat::LogEvent {
-                    return Ok(Decoded { format, ..decoded });
-                }
+            let decoded = decode_document(text);
+            let found = if trimmed.starts_with('[') { InputFormat::ApiPage } else { decoded.format };
+            if found == format {
+                return Ok(decoded);
             }
             Err(BatchError {
                 code: "B001",
                 message: format!(
                     "the input was named {} but looks like {}; use format auto to detect it",
                     format.describe(),
-                    decoded.format.describe()
+                    found.describe()
                 ),
             })
         }
@@ -126,10 +111,7 @@ fn decode_document(text: &str) -> Decoded<'_> {
                 if let Ok(hook) = serde_json::from_str::<HookData<'_>>(data.get()) {
                     if let Some(events) = hook.events {
                         let items = elements(text, events.iter().map(|e| e.get()));
-                        return Decoded {
-                            format: InputFormat::EventHook,
-                            items,
-                        };
+                        return Decoded { format: InputFormat::EventHook, items };
                     }
                 }
             }
@@ -137,18 +119,12 @@ fn decode_document(text: &str) -> Decoded<'_> {
                 let detail = probe.detail.expect("is_eventbridge checks detail");
                 return Decoded {
                     format: InputFormat::Eventbridge,
-                    items: vec![RawItem {
-                        line: line_of(text, detail.get()),
-                        body: event_body(detail.get()),
-                    }],
+                    items: vec![RawItem { line: line_of(text, detail.get()), body: event_body(detail.get()) }],
                 };
             }
             Decoded {
                 format: InputFormat::LogEvent,
-                items: vec![RawItem {
-                    line: line_of(text, body),
-                    body: event_body(body),
-                }],
+                items: vec![RawItem { line: line_of(text, body), body: event_body(body) }],
             }
         }
         Err(_) => broken_document(text),
@@ -159,30 +135,24 @@ fn broken_document(text: &str) -> Decoded<'_> {
     let body = text.trim();
     Decoded {
         format: InputFormat::LogEvent,
-        items: vec![RawItem {
-            line: line_of(text, body),
-            body: event_body(body),
-        }],
+        items: vec![RawItem { line: line_of(text, body), body: event_body(body) }],
     }
 }
 
 fn decode_array(text: &str) -> Option<Decoded<'_>> {
     let elements_raw: Vec<&RawValue> = serde_json::from_str(text).ok()?;
     let items = elements(text, elements_raw.iter().map(|e| e.get()));
-    Some(Decoded {
-        format: InputFormat::ApiPage,
-        items,
-    })
+    Some(Decoded { format: InputFormat::ApiPage, items })
 }
 
-/// Items from array elements, each unwrapped if it is an EventBridge envelope.
+/// Items from array elements, each unwrapped if it is an envelope.
 fn elements<'a>(text: &'a str, raws: impl Iterator<Item = &'a str>) -> Vec<RawItem<'a>> {
     let mut lines = LineCounter::new(text);
-    raws.map(|raw| RawItem {
-        line: lines.line_of(raw),
-        body: unwrap_envelope(raw),
-    })
-    .collect()
+    let mut items = Vec::new();
+    for raw in raws {
+        push_unwrapped(&mut items, lines.line_of(raw), raw);
+    }
+    items
 }
 
 fn decode_ndjson(text: &str) -> Decoded<'_> {
@@ -192,15 +162,9 @@ fn decode_ndjson(text: &str) -> Decoded<'_> {
         if line_text.is_empty() {
             continue;
         }
-        items.push(RawItem {
-            line: line_number(n),
-            body: unwrap_envelope(line_text),
-        });
+        push_unwrapped(&mut items, line_number(n), line_text);
     }
-    Decoded {
-        format: InputFormat::Ndjson,
-        items,
-    }
+    Decoded { format: InputFormat::Ndjson, items }
 }
 
 fn decode_non_utf8(input: &[u8], format: InputFormat) -> Decoded<'_> {
@@ -211,44 +175,43 @@ fn decode_non_utf8(input: &[u8], format: InputFormat) -> Decoded<'_> {
         if line.is_empty() {
             continue;
         }
-        let body = match std::str::from_utf8(line) {
-            Ok(text) => unwrap_envelope(text),
-            Err(line_err) => RawBody::Broken {
-                code: "D004",
-                message: format!(
-                    "the line is not valid UTF-8 (bad byte at column {}); Okta sends UTF-8, \
+        match std::str::from_utf8(line) {
+            Ok(text) => push_unwrapped(&mut items, line_number(n), text),
+            Err(line_err) => items.push(RawItem {
+                line: line_number(n),
+                body: RawBody::Broken {
+                    code: "D004",
+                    message: format!(
+                        "the line is not valid UTF-8 (bad byte at column {}); Okta sends UTF-8, \
                      so the file was likely re-encoded",
-                    line_err.valid_up_to() + 1
-                ),
-                raw: String::from_utf8_lossy(line),
-            },
-        };
-        items.push(RawItem {
-            line: line_number(n),
-            body,
-        });
+                        line_err.valid_up_to() + 1
+                    ),
+                    raw: String::from_utf8_lossy(line),
+                },
+            }),
+        }
     }
-    Decoded {
-        format: if format == InputFormat::Auto {
-            InputFormat::Ndjson
-        } else {
-            format
-        },
-        items,
-    }
+    Decoded { format: if format == InputFormat::Auto { InputFormat::Ndjson } else { format }, items }
 }
 
-/// An element or line: unwraps EventBridge envelopes, passes everything else on as a LogEvent.
-fn unwrap_envelope(raw: &str) -> RawBody<'_> {
-    // Cheap check first: only text mentioning `detail` can be an envelope.
-    if raw.contains("\"detail\"") {
+/// An element or line: unwraps an EventBridge envelope or an event-hook delivery found there;
+/// anything else goes on as a LogEvent.
+fn push_unwrapped<'a>(items: &mut Vec<RawItem<'a>>, line: u32, raw: &'a str) {
+    // Cheap checks first: only text mentioning `detail` or `data` can be an envelope.
+    if raw.contains("\"detail\"") || raw.contains("\"data\"") {
         if let Ok(probe) = serde_json::from_str::<Probe<'_>>(raw) {
             if probe.is_eventbridge() {
-                return event_body(probe.detail.expect("checked").get());
+                let detail = probe.detail.expect("is_eventbridge checks detail");
+                items.push(RawItem { line, body: event_body(detail.get()) });
+                return;
+            }
+            if let Some(events) = probe.hook_events() {
+                items.extend(events.iter().map(|e| RawItem { line, body: event_body(e.get()) }));
+                return;
             }
         }
     }
-    event_body(raw)
+    items.push(RawItem { line, body: event_body(raw) });
 }
 
 fn event_body(raw: &str) -> RawBody<'_> {
@@ -268,7 +231,12 @@ struct Probe<'a> {
     source: Option<&'a RawValue>,
 }
 
-impl Probe<'_> {
+impl<'a> Probe<'a> {
+    /// An event-hook delivery: `data.events` is an array.
+    fn hook_events(&self) -> Option<Vec<&'a RawValue>> {
+        serde_json::from_str::<HookData<'a>>(self.data?.get()).ok()?.events
+    }
+
     /// EventBridge: a `detail` object plus `detail-type` or an Okta partner `source`.
     fn is_eventbridge(&self) -> bool {
         let Some(detail) = self.detail else {
@@ -292,10 +260,7 @@ struct HookData<'a> {
 }
 
 fn count_content_lines(text: &str) -> usize {
-    text.split('\n')
-        .filter(|l| !l.trim().is_empty())
-        .take(2)
-        .count()
+    text.split('\n').filter(|l| !l.trim().is_empty()).take(2).count()
 }
 
 fn line_number(index: usize) -> u32 {
@@ -316,11 +281,7 @@ struct LineCounter<'a> {
 
 impl<'a> LineCounter<'a> {
     fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            offset: 0,
-            line: 1,
-        }
+        Self { text, offset: 0, line: 1 }
     }
 
     fn line_of(&mut self, part: &str) -> u32 {
@@ -328,13 +289,8 @@ impl<'a> LineCounter<'a> {
         if start > self.text.len() || start < self.offset {
             return self.line;
         }
-        let newlines = self.text.as_bytes()[self.offset..start]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        self.line = self
-            .line
-            .saturating_add(u32::try_from(newlines).unwrap_or(u32::MAX));
+        let newlines = self.text.as_bytes()[self.offset..start].iter().filter(|&&b| b == b'\n').count();
+        self.line = self.line.saturating_add(u32::try_from(newlines).unwrap_or(u32::MAX));
         self.offset = start;
         self.line
     }

@@ -14,33 +14,18 @@ use crate::diag::{Diagnostic, Diagnostics};
 pub const REDACTED: &str = "[REDACTED]";
 
 /// debugData keys whose values are secrets, compared case-insensitively without `_`.
-const SECRET_KEYS: &[&str] = &[
-    "clientsecret",
-    "password",
-    "accesstoken",
-    "refreshtoken",
-    "idtoken",
-    "apikey",
-    "secret",
-];
+const SECRET_KEYS: &[&str] =
+    &["clientsecret", "password", "accesstoken", "refreshtoken", "idtoken", "apikey", "secret"];
 
 /// Whether a debugData key holds a secret.
 pub fn is_secret_key(key: &str) -> bool {
-    let folded: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
     SECRET_KEYS.contains(&folded.as_str())
 }
 
 /// Builds `okta.debug_context.debug_data` from Okta's map. Returns the secret values that were
 /// redacted, so the caller can scrub them from `event.original` too.
-pub fn map(
-    data: &Map<String, Value>,
-    redact: bool,
-    diags: &mut Diagnostics,
-) -> (DebugData, Vec<String>) {
+pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> (DebugData, Vec<String>) {
     let mut out = DebugData::default();
     let mut secrets = Vec::new();
     let mut flattened = Map::new();
@@ -61,10 +46,7 @@ pub fn map(
         } else {
             value.clone()
         };
-        let text = value
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| value.to_string());
+        let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
         match key.as_str() {
             "authnRequestId" => out.authn_request_id = Some(text),
             "clientSecret" => out.client_secret = Some(text),
@@ -101,6 +83,10 @@ pub fn map(
                 }
                 _ => diags.push(unparsed(key, "a JSON object")),
             },
+            "threatDetections" => match parse_json_value(&value) {
+                Some(t @ Value::Object(_)) => out.threat_detections = Some(t),
+                _ => diags.push(unparsed(key, "a JSON object")),
+            },
             "tunnels" => match parse_json_value(&value) {
                 Some(t @ Value::Array(_)) => out.tunnels = Some(t),
                 _ => diags.push(unparsed(key, "a JSON array")),
@@ -112,10 +98,7 @@ pub fn map(
     out.risk_behaviors = out
         .behaviors
         .iter()
-        .filter(|(_, v)| {
-            v.as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case("POSITIVE"))
-        })
+        .filter(|(_, v)| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("POSITIVE")))
         .map(|(k, _)| k.clone())
         .collect();
     out.flattened = flattened;
@@ -126,9 +109,7 @@ fn unparsed(key: &str, expected: &str) -> Diagnostic {
     Diagnostic::new(
         "N008",
         format!("debugContext.debugData.{key}"),
-        format!(
-            "could not parse the value as {expected}; it is kept as text in debug_data.flattened"
-        ),
+        format!("could not parse the value as {expected}; it is kept as text in debug_data.flattened"),
     )
 }
 
@@ -140,19 +121,10 @@ fn apply_risk(out: &mut DebugData, risk: &Map<String, Value>) {
     }
     match risk.get("reasons") {
         Some(Value::String(s)) => {
-            out.risk_reasons = s
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            out.risk_reasons = s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         }
         Some(Value::Array(a)) => {
-            out.risk_reasons = a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
+            out.risk_reasons = a.iter().filter_map(Value::as_str).map(str::to_owned).collect();
         }
         _ => {}
     }
@@ -252,18 +224,13 @@ mod tests {
 
     #[test]
     fn java_maps() {
-        let m = parse_java_map("{New Geo-Location=NEGATIVE, New Device=POSITIVE, New IP=POSITIVE}")
-            .unwrap();
+        let m = parse_java_map("{New Geo-Location=NEGATIVE, New Device=POSITIVE, New IP=POSITIVE}").unwrap();
         assert_eq!(m["New Geo-Location"], "NEGATIVE");
         assert_eq!(m["New IP"], "POSITIVE");
-        let r =
-            parse_java_map("{reasons=Anomalous Location, Anomalous Device, level=HIGH}").unwrap();
+        let r = parse_java_map("{reasons=Anomalous Location, Anomalous Device, level=HIGH}").unwrap();
         assert_eq!(r["reasons"], "Anomalous Location, Anomalous Device");
         assert_eq!(r["level"], "HIGH");
-        let n = parse_java_map(
-            "{filter=^$, matchType=USERNAME, userNameTemplate={template=idpuser.email}}",
-        )
-        .unwrap();
+        let n = parse_java_map("{filter=^$, matchType=USERNAME, userNameTemplate={template=idpuser.email}}").unwrap();
         assert_eq!(n["filter"], "^$");
         assert_eq!(n["userNameTemplate"], json!({"template": "idpuser.email"}));
         assert_eq!(parse_java_map("{}").unwrap().len(), 0);
@@ -286,10 +253,7 @@ mod tests {
         assert_eq!(d.client_secret.as_deref(), Some(REDACTED));
         assert_eq!(d.flattened["clientSecret"], REDACTED);
         assert_eq!(d.risk_level.as_deref(), Some("HIGH"));
-        assert_eq!(
-            d.risk_reasons,
-            vec!["Anomalous Location", "Anomalous Device"]
-        );
+        assert_eq!(d.risk_reasons, vec!["Anomalous Location", "Anomalous Device"]);
         assert_eq!(d.risk_behaviors, vec!["New IP"]);
         assert_eq!(d.tunnels, Some(json!([{"anonymous": true, "type": "VPN"}])));
         assert!(!d.flattened.contains_key("empty") && !d.flattened.contains_key("nothing"));

@@ -338,6 +338,7 @@ ecs_object! {
         pub risk_behaviors: Vec<String>,
         pub risk_level: Option<String>,
         pub risk_reasons: Vec<String>,
+        pub threat_detections: Option<Value>,
         pub threat_suspected: Option<String>,
         pub tunnels: Option<Value>,
         pub url: Option<String>,

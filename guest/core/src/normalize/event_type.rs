@@ -58,11 +58,7 @@ impl Table {
         exact_rows.dedup_by(|a, b| a.0 == b.0);
         let mut prefix_rows = rows(prefixes, &mut rejected);
         prefix_rows.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
-        Table {
-            exact: exact_rows,
-            prefixes: prefix_rows,
-            rejected,
-        }
+        Table { exact: exact_rows, prefixes: prefix_rows, rejected }
     }
 
     /// Classifies an event type: exactly if it is in the catalog, else by prefix.
@@ -85,11 +81,7 @@ impl Table {
     }
 }
 
-static CATCH_ALL: Category = Category {
-    kind: "event",
-    categories: Vec::new(),
-    types: Vec::new(),
-};
+static CATCH_ALL: Category = Category { kind: "event", categories: Vec::new(), types: Vec::new() };
 
 fn rows(text: &'static str, rejected: &mut Vec<String>) -> Vec<(&'static str, Category)> {
     let mut out = Vec::new();
@@ -111,20 +103,10 @@ fn parse_row(line: &'static str) -> Option<(&'static str, Category)> {
     let kind = cols.next()?.trim();
     let categories = list(cols.next()?);
     let types = list(cols.next()?);
-    if key.is_empty()
-        || !matches!(kind, "event" | "alert" | "signal" | "state" | "metric")
-        || cols.next().is_some()
-    {
+    if key.is_empty() || !matches!(kind, "event" | "alert" | "signal" | "state" | "metric") || cols.next().is_some() {
         return None;
     }
-    Some((
-        key,
-        Category {
-            kind,
-            categories,
-            types,
-        },
-    ))
+    Some((key, Category { kind, categories, types }))
 }
 
 fn list(col: &'static str) -> Vec<&'static str> {
@@ -132,11 +114,7 @@ fn list(col: &'static str) -> Vec<&'static str> {
     if col == "-" || col.is_empty() {
         return Vec::new();
     }
-    let mut v: Vec<&'static str> = col
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut v: Vec<&'static str> = col.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     v.sort_unstable();
     v.dedup();
     v

@@ -20,7 +20,7 @@ use crate::decode::event::{GeographicalContext, LogEvent, Str};
 use crate::decode::lenient::{Field, Lenient};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::{Config, EventError, Normalized, Outcome};
-use ecs::{Document, Geo, Location};
+use ecs::{Document, Empty, Geo, Location};
 use event_type::{Match, Table};
 
 /// The ECS version our documents follow (Elastic's Okta integration uses the same).
@@ -42,21 +42,17 @@ pub struct Context<'c> {
 pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache) -> Outcome {
     let first = raw.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+            return failed("D001", invalid_json(&err), raw, ctx);
+        }
         let found = match first {
-            None => "nothing",
             Some(b'[') => "an array",
             Some(b'"') => "a string",
             Some(b't' | b'f') => "a boolean",
             Some(b'n') => "null",
-            Some(b'-' | b'0'..=b'9') => "a number",
-            Some(_) => "text that is not JSON",
+            _ => "a number",
         };
-        return failed(
-            "D002",
-            format!("expected a JSON object (an Okta LogEvent) but found {found}"),
-            raw,
-            ctx,
-        );
+        return failed("D002", format!("expected a JSON object (an Okta LogEvent) but found {found}"), raw, ctx);
     }
     let mut diags = Diagnostics::default();
     match serde_json::from_str::<LogEvent<'_>>(raw) {
@@ -68,15 +64,14 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
             let Ok(tree) = serde_json::from_str::<Value>(raw) else {
                 return failed("D001", invalid_json(&err), raw, ctx);
             };
-            diags.push(Diagnostic::new("N011", "", format!("the event is unusual JSON ({err}); read with the last value of each repeated key")));
+            diags.push(Diagnostic::new(
+                "N011",
+                "",
+                format!("the event is unusual JSON ({err}); read with the last value of each repeated key"),
+            ));
             match LogEvent::deserialize(&tree) {
                 Ok(event) => build(&event, raw, ctx, ua, diags),
-                Err(err) => failed(
-                    "D003",
-                    format!("the event could not be read: {err}"),
-                    raw,
-                    ctx,
-                ),
+                Err(err) => failed("D003", format!("the event could not be read: {err}"), raw, ctx),
             }
         }
     }
@@ -85,11 +80,7 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
 fn invalid_json(err: &serde_json::Error) -> String {
     let what = err.to_string();
     let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
-    format!(
-        "invalid JSON at line {} column {}: {what}",
-        err.line(),
-        err.column()
-    )
+    format!("invalid JSON at line {} column {}: {what}", err.line(), err.column())
 }
 
 /// Builds the error outcome, with its ECS error document.
@@ -108,12 +99,7 @@ pub fn failed(code: &'static str, message: String, raw: &str, ctx: &Context<'_>)
     if let Some(domain) = &ctx.config.tenant_domain {
         doc["host"] = serde_json::json!({ "name": domain });
     }
-    Outcome::Failed(EventError {
-        code,
-        message,
-        raw: raw.to_owned(),
-        document: doc.to_string(),
-    })
+    Outcome::Failed(EventError { code, message, raw: raw.to_owned(), document: doc.to_string() })
 }
 
 fn error_type(code: &str) -> &'static str {
@@ -132,22 +118,14 @@ struct Reader<'d> {
 
 impl Reader<'_> {
     /// The field's value if it has the expected type; a diagnostic if it has another.
-    fn get<'f, 'de, T: Lenient<'de>>(
-        &mut self,
-        field: &'f Field<T>,
-        path: impl Display,
-    ) -> Option<&'f T> {
+    fn get<'f, 'de, T: Lenient<'de>>(&mut self, field: &'f Field<T>, path: impl Display) -> Option<&'f T> {
         match field {
             Field::Value(v) => Some(v),
             Field::Invalid(kind) => {
                 self.diags.push(Diagnostic::new(
                     "N006",
                     path.to_string(),
-                    format!(
-                        "expected {} but found {}; the field was ignored",
-                        T::EXPECTED,
-                        kind.describe()
-                    ),
+                    format!("expected {} but found {}; the field was ignored", T::EXPECTED, kind.describe()),
                 ));
                 None
             }
@@ -157,10 +135,7 @@ impl Reader<'_> {
 
     /// A non-empty string field, borrowed.
     fn str<'f>(&mut self, field: &'f Str<'_>, path: impl Display) -> Option<Cow<'f, str>> {
-        self.get(field, path)
-            .map(|s| s.as_ref())
-            .filter(|s| !s.is_empty())
-            .map(Cow::Borrowed)
+        self.get(field, path).map(|s| s.as_ref()).filter(|s| !s.is_empty()).map(Cow::Borrowed)
     }
 }
 
@@ -185,11 +160,7 @@ fn build(
     // Identity and time.
     let uuid = r.str(&event.uuid, "uuid");
     if uuid.is_none() {
-        r.diags.push(Diagnostic::new(
-            "N001",
-            "uuid",
-            "the event has no uuid, so it cannot be deduplicated",
-        ));
+        r.diags.push(Diagnostic::new("N001", "uuid", "the event has no uuid, so it cannot be deduplicated"));
     }
     doc.event.id.clone_from(&uuid);
     doc.okta.uuid.clone_from(&uuid);
@@ -280,9 +251,7 @@ fn build(
         doc.okta.actor.alternate_id = alternate_id;
         doc.okta.actor.display_name = display_name;
         doc.okta.actor.kind = r.str(&actor.kind, "actor.type");
-        doc.okta.actor.detail_entry = r
-            .get(&actor.detail_entry, "actor.detailEntry")
-            .and_then(prune);
+        doc.okta.actor.detail_entry = r.get(&actor.detail_entry, "actor.detailEntry").and_then(prune);
     }
 
     // Client: where the request came from.
@@ -306,10 +275,7 @@ fn build(
         }
         if let Some(agent) = r.get(&client.user_agent, "client.userAgent") {
             let raw_ua = r.str(&agent.raw_user_agent, "client.userAgent.rawUserAgent");
-            if let Some(raw_ua) = raw_ua
-                .as_deref()
-                .filter(|u| !u.eq_ignore_ascii_case("unknown"))
-            {
+            if let Some(raw_ua) = raw_ua.as_deref().filter(|u| !u.eq_ignore_ascii_case("unknown")) {
                 let p = ua_cache.parse(raw_ua);
                 doc.user_agent.name = p.name.clone().map(Cow::Owned);
                 doc.user_agent.version = p.version.clone().map(Cow::Owned);
@@ -333,9 +299,14 @@ fn build(
         let mut device = prune_map(device);
         if let Some(Value::String(integrator)) = device.get("device_integrator") {
             match serde_json::from_str::<Value>(integrator) {
-                Ok(parsed @ Value::Object(_)) => {
-                    device.insert("device_integrator".into(), parsed);
-                }
+                Ok(parsed @ Value::Object(_)) => match prune(&parsed) {
+                    Some(parsed) => {
+                        device.insert("device_integrator".into(), parsed);
+                    }
+                    None => {
+                        device.remove("device_integrator");
+                    }
+                },
                 _ => r.diags.push(Diagnostic::new(
                     "N008",
                     "device.device_integrator",
@@ -343,36 +314,20 @@ fn build(
                 )),
             }
         }
-        doc.device.id = device
-            .get("id")
-            .and_then(Value::as_str)
-            .map(|s| Cow::Owned(s.to_owned()));
+        doc.device.id = device.get("id").and_then(Value::as_str).map(|s| Cow::Owned(s.to_owned()));
         doc.okta.device = device;
     }
 
     // Authentication context.
     if let Some(ac) = r.get(&event.authentication_context, "authenticationContext") {
         let out = &mut doc.okta.authentication_context;
-        out.authentication_provider = r.str(
-            &ac.authentication_provider,
-            "authenticationContext.authenticationProvider",
-        );
-        out.credential_provider = r.str(
-            &ac.credential_provider,
-            "authenticationContext.credentialProvider",
-        );
+        out.authentication_provider =
+            r.str(&ac.authentication_provider, "authenticationContext.authenticationProvider");
+        out.credential_provider = r.str(&ac.credential_provider, "authenticationContext.credentialProvider");
         out.credential_type = r.str(&ac.credential_type, "authenticationContext.credentialType");
-        out.external_session_id = r.str(
-            &ac.external_session_id,
-            "authenticationContext.externalSessionId",
-        );
+        out.external_session_id = r.str(&ac.external_session_id, "authenticationContext.externalSessionId");
         out.interface = r.str(&ac.interface, "authenticationContext.interface");
-        out.authentication_step = r
-            .get(
-                &ac.authentication_step,
-                "authenticationContext.authenticationStep",
-            )
-            .copied();
+        out.authentication_step = r.get(&ac.authentication_step, "authenticationContext.authenticationStep").copied();
         out.root_session_id = r.str(&ac.root_session_id, "authenticationContext.rootSessionId");
         if let Some(issuer) = r.get(&ac.issuer, "authenticationContext.issuer") {
             out.issuer.id = r.str(&issuer.id, "authenticationContext.issuer.id");
@@ -387,11 +342,7 @@ fn build(
         let domain = r.str(&sc.domain, "securityContext.domain");
         for endpoint in [&mut doc.client, &mut doc.source] {
             endpoint.autonomous_system.number = number;
-            endpoint
-                .autonomous_system
-                .organization
-                .name
-                .clone_from(&org);
+            endpoint.autonomous_system.organization.name.clone_from(&org);
             endpoint.domain.clone_from(&domain);
         }
         let out = &mut doc.okta.security_context;
@@ -400,18 +351,10 @@ fn build(
         out.domain.clone_from(&domain);
         out.isp = r.str(&sc.isp, "securityContext.isp");
         out.is_proxy = r.get(&sc.is_proxy, "securityContext.isProxy").copied();
-        out.ip_details = r
-            .get(&sc.ip_details, "securityContext.ipDetails")
-            .and_then(prune_snake);
-        out.risk = r
-            .get(&sc.risk, "securityContext.risk")
-            .and_then(prune_snake);
-        out.user_behaviors = r
-            .get(&sc.user_behaviors, "securityContext.userBehaviors")
-            .and_then(prune_snake);
-        out.bot_protection = r
-            .get(&sc.bot_protection, "securityContext.botProtection")
-            .and_then(prune_snake);
+        out.ip_details = r.get(&sc.ip_details, "securityContext.ipDetails").and_then(prune_snake);
+        out.risk = r.get(&sc.risk, "securityContext.risk").and_then(prune_snake);
+        out.user_behaviors = r.get(&sc.user_behaviors, "securityContext.userBehaviors").and_then(prune_snake);
+        out.bot_protection = r.get(&sc.bot_protection, "securityContext.botProtection").and_then(prune_snake);
         if let Some(d) = domain {
             doc.related.hosts.push(d);
         }
@@ -430,13 +373,11 @@ fn build(
     // Outcome.
     if let Some(outcome) = r.get(&event.outcome, "outcome") {
         let result = r.str(&outcome.result, "outcome.result");
-        doc.event.outcome = Some(
-            match result.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                Some("SUCCESS" | "ALLOW") => "success",
-                Some("FAILURE" | "DENY") => "failure",
-                _ => "unknown",
-            },
-        );
+        doc.event.outcome = Some(match result.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            Some("SUCCESS" | "ALLOW") => "success",
+            Some("FAILURE" | "DENY") => "failure",
+            _ => "unknown",
+        });
         doc.okta.outcome.result = result;
         doc.okta.outcome.reason = r.str(&outcome.reason, "outcome.reason");
     } else {
@@ -454,19 +395,17 @@ fn build(
                 kind: r.str(&t.kind, At("target", i, ".type")),
                 alternate_id: r.str(&t.alternate_id, At("target", i, ".alternateId")),
                 display_name: r.str(&t.display_name, At("target", i, ".displayName")),
-                detail_entry: r
-                    .get(&t.detail_entry, At("target", i, ".detailEntry"))
-                    .and_then(prune),
+                detail_entry: r.get(&t.detail_entry, At("target", i, ".detailEntry")).and_then(prune),
                 ..Default::default()
             };
             if let Some(cd) = r.get(&t.change_details, At("target", i, ".changeDetails")) {
-                out.change_details.from =
-                    change_side(&mut r, &cd.from, At("target", i, ".changeDetails.from"));
-                out.change_details.to =
-                    change_side(&mut r, &cd.to, At("target", i, ".changeDetails.to"));
+                out.change_details.from = change_side(&mut r, &cd.from, At("target", i, ".changeDetails.from"));
+                out.change_details.to = change_side(&mut r, &cd.to, At("target", i, ".changeDetails.to"));
             }
             lift_target(&mut doc, &out, &mut r, i);
-            doc.okta.target.push(out);
+            if !Empty::is_empty(&out) {
+                doc.okta.target.push(out);
+            }
         }
     }
 
@@ -475,14 +414,10 @@ fn build(
         doc.okta.transaction.id = r.str(&tx.id, "transaction.id");
         doc.okta.transaction.kind = r.str(&tx.kind, "transaction.type");
         if let Some(detail) = r.get(&tx.detail, "transaction.detail") {
-            doc.okta.transaction.detail.request_api_token_id = r.str(
-                &detail.request_api_token_id,
-                "transaction.detail.requestApiTokenId",
-            );
-            doc.okta.transaction.detail.root_api_token_id = r.str(
-                &detail.root_api_token_id,
-                "transaction.detail.rootApiTokenId",
-            );
+            doc.okta.transaction.detail.request_api_token_id =
+                r.str(&detail.request_api_token_id, "transaction.detail.requestApiTokenId");
+            doc.okta.transaction.detail.root_api_token_id =
+                r.str(&detail.root_api_token_id, "transaction.detail.rootApiTokenId");
         }
     }
 
@@ -506,10 +441,7 @@ fn build(
                     }
                 }
                 let mut geo = ecs::GeographicalContext::default();
-                if let Some(g) = r.get(
-                    &e.geographical_context,
-                    At("request.ipChain", i, ".geographicalContext"),
-                ) {
+                if let Some(g) = r.get(&e.geographical_context, At("request.ipChain", i, ".geographicalContext")) {
                     let e_geo = ecs_geo(&mut r, g, "request.ipChain.geographicalContext");
                     geo = ecs::GeographicalContext {
                         city: e_geo.city_name,
@@ -519,15 +451,16 @@ fn build(
                         geolocation: e_geo.location,
                     };
                 }
-                doc.okta.request.ip_chain.push(ecs::IpChainEntry {
+                let entry = ecs::IpChainEntry {
                     ip,
                     geographical_context: geo,
                     version: r.str(&e.version, At("request.ipChain", i, ".version")),
                     source: r.str(&e.source, At("request.ipChain", i, ".source")),
-                    ip_details: r
-                        .get(&e.ip_details, At("request.ipChain", i, ".ipDetails"))
-                        .and_then(prune_snake),
-                });
+                    ip_details: r.get(&e.ip_details, At("request.ipChain", i, ".ipDetails")).and_then(prune_snake),
+                };
+                if !Empty::is_empty(&entry) {
+                    doc.okta.request.ip_chain.push(entry);
+                }
             }
         }
     }
@@ -539,14 +472,9 @@ fn build(
         }
         doc.related.ip.insert(0, ip.clone());
     }
-    for name in [
-        &doc.okta.actor.display_name,
-        &doc.user.target.full_name,
-        &doc.user.name,
-        &doc.user.target.name,
-    ]
-    .into_iter()
-    .flatten()
+    for name in [&doc.okta.actor.display_name, &doc.user.target.full_name, &doc.user.name, &doc.user.target.name]
+        .into_iter()
+        .flatten()
     {
         if !doc.related.user.contains(name) {
             doc.related.user.push(name.clone());
@@ -590,10 +518,7 @@ fn lift_target<'a>(doc: &mut Document<'a>, t: &ecs::OktaTarget<'a>, r: &mut Read
         ));
         return;
     };
-    if kind.eq_ignore_ascii_case("User")
-        && doc.user.target.id.is_none()
-        && doc.user.target.name.is_none()
-    {
+    if kind.eq_ignore_ascii_case("User") && doc.user.target.id.is_none() && doc.user.target.name.is_none() {
         doc.user.target.id.clone_from(&t.id);
         doc.user.target.full_name.clone_from(&t.display_name);
         doc.user.target.name.clone_from(&t.alternate_id);
@@ -605,8 +530,7 @@ fn lift_target<'a>(doc: &mut Document<'a>, t: &ecs::OktaTarget<'a>, r: &mut Read
         doc.okta.app.id.clone_from(&t.id);
         doc.okta.app.name.clone_from(&t.alternate_id);
         doc.okta.app.display_name.clone_from(&t.display_name);
-    } else if (kind.eq_ignore_ascii_case("UDDevice") || kind.eq_ignore_ascii_case("Device"))
-        && doc.device.id.is_none()
+    } else if (kind.eq_ignore_ascii_case("UDDevice") || kind.eq_ignore_ascii_case("Device")) && doc.device.id.is_none()
     {
         doc.device.id.clone_from(&t.id);
     }
@@ -622,12 +546,8 @@ fn ecs_geo<'f>(r: &mut Reader<'_>, g: &'f GeographicalContext<'_>, path: &str) -
         location: None,
     };
     if let Some(gl) = r.get(&g.geolocation, format_args!("{path}.geolocation")) {
-        let lat = r
-            .get(&gl.lat, format_args!("{path}.geolocation.lat"))
-            .copied();
-        let lon = r
-            .get(&gl.lon, format_args!("{path}.geolocation.lon"))
-            .copied();
+        let lat = r.get(&gl.lat, format_args!("{path}.geolocation.lat")).copied();
+        let lon = r.get(&gl.lon, format_args!("{path}.geolocation.lon")).copied();
         if let (Some(lat), Some(lon)) = (lat, lon) {
             if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
                 geo.location = Some(Location { lat, lon });
@@ -677,9 +597,7 @@ fn prune(v: &Value) -> Option<Value> {
     match v {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::Object(m) => Some(prune_map(m))
-            .filter(|m| !m.is_empty())
-            .map(Value::Object),
+        Value::Object(m) => Some(prune_map(m)).filter(|m| !m.is_empty()).map(Value::Object),
         Value::Array(a) => {
             let a: Vec<Value> = a.iter().filter_map(prune).collect();
             (!a.is_empty()).then_some(Value::Array(a))
@@ -689,20 +607,14 @@ fn prune(v: &Value) -> Option<Value> {
 }
 
 fn prune_map(m: &Map<String, Value>) -> Map<String, Value> {
-    m.iter()
-        .filter_map(|(k, v)| prune(v).map(|v| (k.clone(), v)))
-        .collect()
+    m.iter().filter_map(|(k, v)| prune(v).map(|v| (k.clone(), v))).collect()
 }
 
 /// [`prune`], and camelCase keys become snake_case (Okta's newer blocks such as `ipDetails`).
 fn prune_snake(v: &Value) -> Option<Value> {
     fn snake(v: Value) -> Value {
         match v {
-            Value::Object(m) => Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| (snake_key(&k), snake(v)))
-                    .collect(),
-            ),
+            Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (snake_key(&k), snake(v))).collect()),
             Value::Array(a) => Value::Array(a.into_iter().map(snake).collect()),
             other => other,
         }
@@ -713,8 +625,8 @@ fn prune_snake(v: &Value) -> Option<Value> {
 /// `ipServiceCategories` → `ip_service_categories`; keys that are not camelCase identifiers
 /// (such as behavior names like `New IP`) are left alone.
 fn snake_key(k: &str) -> String {
-    let identifier = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && k.chars().all(|c| c.is_ascii_alphanumeric());
+    let identifier =
+        k.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && k.chars().all(|c| c.is_ascii_alphanumeric());
     if !identifier {
         return k.to_owned();
     }
@@ -734,10 +646,7 @@ fn snake_key(k: &str) -> String {
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !s.contains(char::is_whitespace)
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(char::is_whitespace)
         }
         None => false,
     }
@@ -773,9 +682,6 @@ mod tests {
     #[test]
     fn scrub_replaces_quoted_secret_only() {
         let raw = r#"{"clientSecret":"abc","x":"abcd"}"#;
-        assert_eq!(
-            scrub(raw, &["abc".into()]),
-            r#"{"clientSecret":"[REDACTED]","x":"abcd"}"#
-        );
+        assert_eq!(scrub(raw, &["abc".into()]), r#"{"clientSecret":"[REDACTED]","x":"abcd"}"#);
     }
 }
