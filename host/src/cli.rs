@@ -46,9 +46,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct NormalizeArgs {
-    /// The input file; `-` or nothing reads stdin.
+    /// Input files, each read on its own; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
-    pub input: Option<PathBuf>,
+    pub inputs: Vec<PathBuf>,
     /// Write the ECS NDJSON here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -223,3 +223,18 @@ fn component_subcommand_writes_the_component() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(docs(&out)[0]["event"]["action"], "user.lifecycle.create");
 }
+
+#[test]
+fn several_files_are_read_one_by_one() {
+    let a = fixture("user.session.start--success-proxy.json");
+    let b = fixture("user.lifecycle.create--api-provisioned.json");
+    let dir = temp_dir("several");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{ nope").expect("write");
+    let out = run(&["normalize", a.to_str().unwrap(), b.to_str().unwrap(), broken.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(docs(&out).len(), 3);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}: line 1: D001", broken.display())), "{err}");
+    assert!(err.contains("3 events from a single LogEvent: 2 normalized, 1 failed"), "{err}");
+}

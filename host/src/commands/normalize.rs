@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -36,11 +37,6 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         }
     };
 
-    let input: Box<dyn Read> = match args.input.as_deref() {
-        None => Box::new(std::io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
-        Some(p) => Box::new(File::open(p).with_context(|| format!("while opening {}", p.display()))?),
-    };
     let output: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(File::create(p).with_context(|| format!("while creating {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
@@ -50,16 +46,43 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         out: BufWriter::with_capacity(1 << 20, output),
         ingested,
         print_diagnostics: args.diagnostics,
+        source: String::new(),
         stats: Stats::default(),
     };
-    let detected = run.feed(BufReader::with_capacity(1 << 20, input), args.format, args.batch_size as usize)?;
+    let stdin = [PathBuf::from("-")];
+    let inputs = if args.inputs.is_empty() { &stdin[..] } else { &args.inputs[..] };
+    let mut formats = Vec::new();
+    for path in inputs {
+        let input: Box<dyn Read> = if path.as_os_str() == "-" {
+            run.source = String::new();
+            Box::new(std::io::stdin().lock())
+        } else {
+            run.source = if inputs.len() > 1 { format!("{}: ", path.display()) } else { String::new() };
+            Box::new(File::open(path).with_context(|| format!("while opening {}", path.display()))?)
+        };
+        let detected = run
+            .feed(BufReader::with_capacity(1 << 20, input), args.format, args.batch_size as usize)
+            .with_context(|| {
+                format!(
+                    "while normalizing {}",
+                    if path.as_os_str() == "-" { "stdin".into() } else { path.display().to_string() }
+                )
+            })?;
+        if let Some(f) = detected.filter(|f| !formats.contains(f)) {
+            formats.push(f);
+        }
+    }
     run.out.flush().context("while writing the output")?;
 
     let s = &run.stats;
+    let from = if formats.is_empty() {
+        "empty input".to_owned()
+    } else {
+        formats.into_iter().map(describe).collect::<Vec<_>>().join(" and ")
+    };
     eprintln!(
-        "okta-normalizer: {} events from {}: {} normalized, {} failed, {} with diagnostics{}",
+        "okta-normalizer: {} events from {from}: {} normalized, {} failed, {} with diagnostics{}",
         s.normalized + s.failed,
-        detected.map_or("empty input", describe),
         s.normalized,
         s.failed,
         s.with_diagnostics,
@@ -80,17 +103,30 @@ struct Run<'n, W: Write> {
     out: BufWriter<W>,
     ingested: String,
     print_diagnostics: bool,
+    /// `file: ` when several inputs are read, so messages say which.
+    source: String,
     stats: Stats,
 }
 
-/// A batch of input and, for each of its lines, the line number in the whole input.
+/// A batch of input, and how its line numbers map to the whole input's.
 #[derive(Default)]
 struct Chunk {
     bytes: Vec<u8>,
+    /// NDJSON: the input line number of each line in `bytes` (blank lines are left out).
     lines: Vec<u32>,
+    /// A whole document: the input line where `bytes` starts.
+    first_line: u32,
 }
 
 impl Chunk {
+    /// The input line of the chunk's 1-based line `line`.
+    fn input_line(&self, line: u32) -> u32 {
+        if self.lines.is_empty() {
+            return self.first_line.saturating_add(line.saturating_sub(1));
+        }
+        usize::try_from(line).ok().and_then(|l| self.lines.get(l.checked_sub(1)?)).copied().unwrap_or(0)
+    }
+
     fn push(&mut self, line: &[u8], number: u32) {
         self.bytes.extend_from_slice(line);
         if !line.ends_with(b"\n") {
@@ -153,11 +189,8 @@ impl<W: Write> Run<'_, W> {
         }
 
         // One document: read it whole. Guest line numbers are relative to its first line.
-        let mut chunk = Chunk::default();
-        chunk.bytes = first;
+        let mut chunk = Chunk { bytes: first, lines: Vec::new(), first_line: first_no };
         reader.read_to_end(&mut chunk.bytes).context("while reading the input")?;
-        let lines = chunk.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-        chunk.lines = (0..u32::try_from(lines).unwrap_or(u32::MAX)).map(|i| first_no + i).collect();
         self.call(&chunk, wit_format(format)).map(Some)
     }
 
@@ -169,11 +202,7 @@ impl<W: Write> Run<'_, W> {
             Err(e) => bail!("{} [{}]", e.message, e.code),
         };
         for located in &result.outcomes {
-            let line = usize::try_from(located.line)
-                .ok()
-                .and_then(|l| chunk.lines.get(l.checked_sub(1)?))
-                .copied()
-                .unwrap_or(0);
+            let line = chunk.input_line(located.line);
             let document = match &located.outcome {
                 Outcome::Normalized(n) => {
                     self.stats.normalized += 1;
@@ -183,7 +212,8 @@ impl<W: Write> Run<'_, W> {
                             for d in &n.diagnostics {
                                 let at = if d.path.is_empty() { String::new() } else { format!(" at {}", d.path) };
                                 eprintln!(
-                                    "okta-normalizer: line {line}: {} {}{at}: {}",
+                                    "okta-normalizer: {}line {line}: {} {}{at}: {}",
+                                    self.source,
                                     d.code,
                                     n.uuid.as_deref().unwrap_or("(no uuid)"),
                                     d.message
@@ -196,8 +226,8 @@ impl<W: Write> Run<'_, W> {
                 Outcome::Failed(e) => {
                     self.stats.failed += 1;
                     eprintln!(
-                        "okta-normalizer: line {line}: {} {} (written as a pipeline_error document with the raw text)",
-                        e.code, e.message
+                        "okta-normalizer: {}line {line}: {} {} (written as a pipeline_error document with the raw text)",
+                        self.source, e.code, e.message
                     );
                     &e.document
                 }
