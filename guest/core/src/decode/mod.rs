@@ -43,9 +43,8 @@ pub struct Decoded<'a> {
 /// not have; with [`InputFormat::Auto`] every input decodes (bad parts become broken items).
 pub fn decode(input: &[u8], format: InputFormat) -> Result<Decoded<'_>, BatchError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let text = match std::str::from_utf8(input) {
-        Ok(text) => text,
-        Err(_) => return Ok(decode_non_utf8(input, format)),
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Ok(decode_non_utf8(input, format));
     };
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
@@ -87,10 +86,10 @@ pub fn decode(input: &[u8], format: InputFormat) -> Result<Decoded<'_>, BatchErr
 
 fn decode_auto(text: &str) -> Decoded<'_> {
     let first = text.trim_start().as_bytes()[0];
-    if first == b'[' {
-        if let Some(decoded) = decode_array(text) {
-            return decoded;
-        }
+    if first == b'['
+        && let Some(decoded) = decode_array(text)
+    {
+        return decoded;
     }
     // One JSON document, unless there is more after it: then NDJSON, line by line.
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
@@ -107,13 +106,9 @@ fn decode_document(text: &str) -> Decoded<'_> {
     let body = text.trim();
     match serde_json::from_str::<Probe<'_>>(body) {
         Ok(probe) => {
-            if let Some(data) = probe.data {
-                if let Ok(hook) = serde_json::from_str::<HookData<'_>>(data.get()) {
-                    if let Some(events) = hook.events {
-                        let items = elements(text, events.iter().map(|e| e.get()));
-                        return Decoded { format: InputFormat::EventHook, items };
-                    }
-                }
+            if let Some(events) = probe.hook_events() {
+                let items = elements(text, events.iter().map(|e| e.get()));
+                return Decoded { format: InputFormat::EventHook, items };
             }
             if probe.is_eventbridge() {
                 let detail = probe.detail.expect("is_eventbridge checks detail");
@@ -198,17 +193,17 @@ fn decode_non_utf8(input: &[u8], format: InputFormat) -> Decoded<'_> {
 /// anything else goes on as a LogEvent.
 fn push_unwrapped<'a>(items: &mut Vec<RawItem<'a>>, line: u32, raw: &'a str) {
     // Cheap checks first: only text mentioning `detail` or `data` can be an envelope.
-    if raw.contains("\"detail\"") || raw.contains("\"data\"") {
-        if let Ok(probe) = serde_json::from_str::<Probe<'_>>(raw) {
-            if probe.is_eventbridge() {
-                let detail = probe.detail.expect("is_eventbridge checks detail");
-                items.push(RawItem { line, body: event_body(detail.get()) });
-                return;
-            }
-            if let Some(events) = probe.hook_events() {
-                items.extend(events.iter().map(|e| RawItem { line, body: event_body(e.get()) }));
-                return;
-            }
+    if (raw.contains("\"detail\"") || raw.contains("\"data\""))
+        && let Ok(probe) = serde_json::from_str::<Probe<'_>>(raw)
+    {
+        if probe.is_eventbridge() {
+            let detail = probe.detail.expect("is_eventbridge checks detail");
+            items.push(RawItem { line, body: event_body(detail.get()) });
+            return;
+        }
+        if let Some(events) = probe.hook_events() {
+            items.extend(events.iter().map(|e| RawItem { line, body: event_body(e.get()) }));
+            return;
         }
     }
     items.push(RawItem { line, body: event_body(raw) });

@@ -74,10 +74,10 @@ pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> 
                     if let Some(Value::Object(risk)) = lo.get("risk") {
                         apply_risk(&mut out, risk);
                     }
-                    if out.behaviors.is_empty() {
-                        if let Some(Value::Object(b)) = lo.get("behaviors") {
-                            out.behaviors = b.clone();
-                        }
+                    if out.behaviors.is_empty()
+                        && let Some(Value::Object(b)) = lo.get("behaviors")
+                    {
+                        out.behaviors = b.clone();
                     }
                     out.log_only_security_data = Some(Value::Object(lo));
                 }

@@ -71,7 +71,7 @@ impl Table {
             .iter()
             .find(|(p, _)| *p == "*" || event_type.starts_with(p))
             .map(|(p, c)| (*p, c))
-            .unwrap_or((&"*", &CATCH_ALL));
+            .unwrap_or(("*", &CATCH_ALL));
         Match::Prefix(prefix, category)
     }
 

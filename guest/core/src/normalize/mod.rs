@@ -362,12 +362,12 @@ fn build(
 
     // Debug data, with secrets redacted.
     let mut secrets = Vec::new();
-    if let Some(dc) = r.get(&event.debug_context, "debugContext") {
-        if let Some(data) = r.get(&dc.debug_data, "debugContext.debugData") {
-            let (debug, found) = debug_data::map(data, config.output.redact_secrets, r.diags);
-            doc.okta.debug_context.debug_data = debug;
-            secrets = found;
-        }
+    if let Some(dc) = r.get(&event.debug_context, "debugContext")
+        && let Some(data) = r.get(&dc.debug_data, "debugContext.debugData")
+    {
+        let (debug, found) = debug_data::map(data, config.output.redact_secrets, r.diags);
+        doc.okta.debug_context.debug_data = debug;
+        secrets = found;
     }
 
     // Outcome.
@@ -422,45 +422,45 @@ fn build(
     }
 
     // Request: the chain of IP addresses the request passed through.
-    if let Some(request) = r.get(&event.request, "request") {
-        if let Some(chain) = r.get(&request.ip_chain, "request.ipChain") {
-            for (i, entry) in chain.iter().enumerate() {
-                let Some(e) = r.get(entry, At("request.ipChain", i, "")) else {
-                    continue;
+    if let Some(request) = r.get(&event.request, "request")
+        && let Some(chain) = r.get(&request.ip_chain, "request.ipChain")
+    {
+        for (i, entry) in chain.iter().enumerate() {
+            let Some(e) = r.get(entry, At("request.ipChain", i, "")) else {
+                continue;
+            };
+            let ip = r.str(&e.ip, At("request.ipChain", i, ".ip"));
+            if let Some(ip) = &ip {
+                if ip.parse::<IpAddr>().is_err() {
+                    r.diags.push(Diagnostic::new(
+                        "N007",
+                        At("request.ipChain", i, ".ip").to_string(),
+                        format!("'{ip}' is not an IP address; it is not added to related.ip"),
+                    ));
+                } else if !doc.related.ip.contains(ip) {
+                    doc.related.ip.push(ip.clone());
+                }
+            }
+            let mut geo = ecs::GeographicalContext::default();
+            if let Some(g) = r.get(&e.geographical_context, At("request.ipChain", i, ".geographicalContext")) {
+                let e_geo = ecs_geo(&mut r, g, "request.ipChain.geographicalContext");
+                geo = ecs::GeographicalContext {
+                    city: e_geo.city_name,
+                    state: e_geo.region_name,
+                    country: e_geo.country_name,
+                    postal_code: e_geo.postal_code,
+                    geolocation: e_geo.location,
                 };
-                let ip = r.str(&e.ip, At("request.ipChain", i, ".ip"));
-                if let Some(ip) = &ip {
-                    if ip.parse::<IpAddr>().is_err() {
-                        r.diags.push(Diagnostic::new(
-                            "N007",
-                            At("request.ipChain", i, ".ip").to_string(),
-                            format!("'{ip}' is not an IP address; it is not added to related.ip"),
-                        ));
-                    } else if !doc.related.ip.contains(ip) {
-                        doc.related.ip.push(ip.clone());
-                    }
-                }
-                let mut geo = ecs::GeographicalContext::default();
-                if let Some(g) = r.get(&e.geographical_context, At("request.ipChain", i, ".geographicalContext")) {
-                    let e_geo = ecs_geo(&mut r, g, "request.ipChain.geographicalContext");
-                    geo = ecs::GeographicalContext {
-                        city: e_geo.city_name,
-                        state: e_geo.region_name,
-                        country: e_geo.country_name,
-                        postal_code: e_geo.postal_code,
-                        geolocation: e_geo.location,
-                    };
-                }
-                let entry = ecs::IpChainEntry {
-                    ip,
-                    geographical_context: geo,
-                    version: r.str(&e.version, At("request.ipChain", i, ".version")),
-                    source: r.str(&e.source, At("request.ipChain", i, ".source")),
-                    ip_details: r.get(&e.ip_details, At("request.ipChain", i, ".ipDetails")).and_then(prune_snake),
-                };
-                if !Empty::is_empty(&entry) {
-                    doc.okta.request.ip_chain.push(entry);
-                }
+            }
+            let entry = ecs::IpChainEntry {
+                ip,
+                geographical_context: geo,
+                version: r.str(&e.version, At("request.ipChain", i, ".version")),
+                source: r.str(&e.source, At("request.ipChain", i, ".source")),
+                ip_details: r.get(&e.ip_details, At("request.ipChain", i, ".ipDetails")).and_then(prune_snake),
+            };
+            if !Empty::is_empty(&entry) {
+                doc.okta.request.ip_chain.push(entry);
             }
         }
     }
@@ -500,6 +500,7 @@ fn build(
 }
 
 /// A path inside an array, formatted only when a diagnostic needs it.
+#[derive(Clone, Copy)]
 struct At(&'static str, usize, &'static str);
 
 impl Display for At {
@@ -566,7 +567,7 @@ fn ecs_geo<'f>(r: &mut Reader<'_>, g: &'f GeographicalContext<'_>, path: &str) -
 /// One side of `changeDetails`: an object whose values are all strings (non-strings become JSON
 /// text, so one keyword mapping holds), parsed first if Okta sent a Java-map string.
 fn change_side(r: &mut Reader<'_>, side: &Field<Value>, path: At) -> Map<String, Value> {
-    let map = match r.get(side, &path) {
+    let map = match r.get(side, path) {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::String(s)) if s.trim().is_empty() => return Map::new(),
         Some(Value::String(s)) => match debug_data::parse_java_map(s) {
