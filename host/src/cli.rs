@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Turns the Okta System Log into Elastic Common Schema (ECS) documents.
 #[derive(Debug, Parser)]
-#[command(name = "okta-normalizer", version, about, propagate_version = true)]
+#[command(name = "okta-normalizer", version, propagate_version = true)]
+#[command(about = "Turns the Okta System Log into Elastic Common Schema (ECS) documents")]
 pub struct Cli {
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -21,7 +22,7 @@ pub struct RuntimeArgs {
     /// Run this component file instead of the one built into the binary.
     #[arg(long, global = true, value_name = "FILE", env = "OKTA_NORMALIZER_COMPONENT_FILE")]
     pub component: Option<PathBuf>,
-    /// Where compiled component code is cached [default: $XDG_CACHE_HOME or ~/.cache, /okta-normalizer].
+    /// Where compiled component code is cached [default: $XDG_CACHE_HOME/okta-normalizer or ~/.cache/okta-normalizer].
     #[arg(long, global = true, value_name = "DIR", env = "OKTA_NORMALIZER_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Compile the component on every start instead of caching it.

@@ -71,3 +71,18 @@ fn broken_input_is_byte_identical() {
     }
     assert_same("named format mismatch", &cfg, b"[]", InputFormat::EventHook);
 }
+
+#[test]
+fn the_component_imports_only_std_shims() {
+    // Our world imports nothing; what std links in must stay harmless: no clocks, files,
+    // sockets or real randomness.
+    let imports = runtime().import_names();
+    let allowed = ["wasi:cli/", "wasi:io/", "wasi:random/insecure-seed@"];
+    for name in &imports {
+        assert!(
+            allowed.iter().any(|a| name.starts_with(a)),
+            "unexpected import {name}; the guest must not reach the outside"
+        );
+    }
+    assert!(!imports.iter().any(|n| n.starts_with("okta:")), "the okta:normalizer world imports nothing");
+}

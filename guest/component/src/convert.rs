@@ -2,7 +2,7 @@
 
 use okta_normalizer_core as core;
 
-use crate::okta::normalizer::types as wit;
+use crate::exports::okta::normalizer::normalizer as wit;
 
 pub(crate) fn config(c: wit::Config) -> core::Config {
     core::Config {

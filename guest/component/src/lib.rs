@@ -11,8 +11,8 @@ mod convert;
 
 use std::cell::RefCell;
 
+use exports::okta::normalizer::normalizer as types;
 use exports::okta::normalizer::normalizer::{Guest, GuestEngine};
-use okta::normalizer::types;
 
 wit_bindgen::generate!({
     world: "okta-normalizer",

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result, anyhow};
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
-pub use bindings::okta::normalizer::types::{
+pub use bindings::exports::okta::normalizer::normalizer::{
     BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, Diagnostic, EventError, InputFormat,
     LocatedOutcome, Normalized, Outcome, OutputOptions,
 };
@@ -38,6 +38,7 @@ pub struct RuntimeOptions {
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
+    component: Component,
     pre: OktaNormalizerPre<Limits>,
 }
 
@@ -87,7 +88,12 @@ impl Runtime {
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
             .context("the component does not export okta:normalizer@0.1.0; is it from another version?")?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime { engine, component, pre })
+    }
+
+    /// The names of everything the component imports (Rust std's WASI shims; see ARCHITECTURE.md).
+    pub fn import_names(&self) -> Vec<String> {
+        self.component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect()
     }
 
     /// A fresh instance with an engine built from `config`.
