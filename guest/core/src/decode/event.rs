@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::lenient::{Field, lenient_struct};
+use super::lenient::{Field, Lenient, lenient_struct};
 
 /// A string field.
 pub type Str<'a> = Field<Cow<'a, str>>;
@@ -44,7 +44,8 @@ pub struct LogEvent<'a> {
     pub authentication_context: Field<AuthenticationContext<'a>>,
     #[serde(borrow)]
     pub security_context: Field<SecurityContext<'a>>,
-    pub debug_context: Field<DebugContext>,
+    #[serde(borrow)]
+    pub debug_context: Field<DebugContext<'a>>,
     #[serde(borrow)]
     pub outcome: Field<Outcome<'a>>,
     #[serde(borrow)]
@@ -167,8 +168,65 @@ pub struct SecurityContext<'a> {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct DebugContext {
-    pub debug_data: Field<Map<String, Value>>,
+pub struct DebugContext<'a> {
+    #[serde(borrow)]
+    pub debug_data: Field<DebugMap<'a>>,
+}
+
+/// `debugData`: string values borrowed, anything else kept as JSON; sorted by key, so output
+/// does not depend on Okta's key order. A repeated key keeps its last value.
+#[derive(Debug, Default)]
+pub struct DebugMap<'a>(pub Vec<(Cow<'a, str>, Loose<'a>)>);
+
+/// A debugData value: almost always a string, occasionally anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loose<'a> {
+    Str(Cow<'a, str>),
+    Json(Value),
+}
+
+impl<'de: 'a, 'a> Lenient<'de> for DebugMap<'a> {
+    const EXPECTED: &'static str = "an object";
+    fn from_map<A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(12));
+        while let Some(key) = map.next_key::<Field<Cow<'a, str>>>()? {
+            let value = map.next_value::<Field<Loose<'a>>>()?;
+            if let (Field::Value(k), Field::Value(v)) = (key, value) {
+                entries.push((k, v));
+            }
+        }
+        // Stable sort, then keep the last of equal keys (JSON's "last one wins").
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.reverse();
+        entries.dedup_by(|a, b| a.0 == b.0);
+        entries.reverse();
+        Ok(Some(DebugMap(entries)))
+    }
+}
+
+impl<'de: 'a, 'a> Lenient<'de> for Loose<'a> {
+    const EXPECTED: &'static str = "any JSON value";
+    fn from_str(v: Cow<'de, str>) -> Option<Self> {
+        Some(Loose::Str(v))
+    }
+    fn from_bool(v: bool) -> Option<Self> {
+        <Value as Lenient<'de>>::from_bool(v).map(Loose::Json)
+    }
+    fn from_i64(v: i64) -> Option<Self> {
+        <Value as Lenient<'de>>::from_i64(v).map(Loose::Json)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        <Value as Lenient<'de>>::from_u64(v).map(Loose::Json)
+    }
+    fn from_f64(v: f64) -> Option<Self> {
+        <Value as Lenient<'de>>::from_f64(v).map(Loose::Json)
+    }
+    fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        <Value as Lenient<'de>>::from_map(map).map(|v| v.map(Loose::Json))
+    }
+    fn from_seq<A: serde::de::SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
+        <Value as Lenient<'de>>::from_seq(seq).map(|v| v.map(Loose::Json))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +303,7 @@ pub struct IpAddress<'a> {
 
 lenient_struct!(
     LogEvent,
+    DebugContext,
     Actor,
     Client,
     UserAgent,
@@ -263,7 +322,7 @@ lenient_struct!(
 /// Structs without borrowed strings.
 macro_rules! lenient_owned_struct {
     ($($name:ident),*) => {$(
-        impl<'de> super::lenient::Lenient<'de> for $name {
+        impl<'de> Lenient<'de> for $name {
             const EXPECTED: &'static str = "an object";
             fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
                 <$name as Deserialize<'de>>::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
@@ -271,4 +330,4 @@ macro_rules! lenient_owned_struct {
         }
     )*};
 }
-lenient_owned_struct!(Geolocation, DebugContext, ChangeDetails);
+lenient_owned_struct!(Geolocation, ChangeDetails);

@@ -5,49 +5,103 @@
 //! those into real structures so rules and queries can test `behaviors."New IP" == POSITIVE`
 //! instead of substring-matching a blob.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::ecs::DebugData;
+use super::json::{Empty, WriteJson, write_str};
+use crate::decode::event::{DebugMap, Loose};
 use crate::diag::{Diagnostic, Diagnostics};
 
 /// The replacement written for secret values.
 pub const REDACTED: &str = "[REDACTED]";
 
 /// debugData keys whose values are secrets, compared case-insensitively without `_`.
-const SECRET_KEYS: &[&str] =
-    &["clientsecret", "password", "accesstoken", "refreshtoken", "idtoken", "apikey", "secret"];
+const SECRET_KEYS: &[&str] = &["clientsecret", "password", "accesstoken", "refreshtoken", "idtoken", "apikey", "secret"];
 
 /// Whether a debugData key holds a secret.
 pub fn is_secret_key(key: &str) -> bool {
-    let folded: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
-    SECRET_KEYS.contains(&folded.as_str())
+    if key.len() > 16 {
+        return false;
+    }
+    let mut folded = [0u8; 16];
+    let mut n = 0;
+    for b in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
+        folded[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    SECRET_KEYS.iter().any(|k| k.as_bytes() == &folded[..n])
+}
+
+/// `okta.debug_context.debug_data.flattened`: the whole debugData map as Okta sent it, sorted by
+/// key, without empty values and with secrets redacted. Written straight from the event.
+#[derive(Debug, Clone, Default)]
+pub struct Flattened<'a> {
+    entries: &'a [(Cow<'a, str>, Loose<'a>)],
+    redact: bool,
+}
+
+impl Empty for Flattened<'_> {
+    fn is_empty(&self) -> bool {
+        self.entries.iter().all(|(_, v)| is_blank(v))
+    }
+}
+
+impl WriteJson for Flattened<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (key, value) in self.entries.iter().filter(|(_, v)| !is_blank(v)) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, key);
+            out.push(b':');
+            if self.redact && is_secret_key(key) {
+                write_str(out, REDACTED);
+            } else {
+                match value {
+                    Loose::Str(s) => write_str(out, s),
+                    Loose::Json(v) => v.write_json(out),
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+fn is_blank(v: &Loose<'_>) -> bool {
+    matches!(v, Loose::Str(s) if s.is_empty()) || matches!(v, Loose::Json(Value::Null))
 }
 
 /// Builds `okta.debug_context.debug_data` from Okta's map. Returns the secret values that were
 /// redacted, so the caller can scrub them from `event.original` too.
-pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> (DebugData, Vec<String>) {
-    let mut out = DebugData::default();
+pub fn map<'a>(data: &'a DebugMap<'a>, redact: bool, diags: &mut Diagnostics) -> (DebugData<'a>, Vec<&'a str>) {
+    let mut out = DebugData { flattened: Flattened { entries: &data.0, redact }, ..DebugData::default() };
     let mut secrets = Vec::new();
-    let mut flattened = Map::new();
-    for (key, value) in data {
-        if value.is_null() || value.as_str() == Some("") {
+    for (key, value) in &data.0 {
+        if is_blank(value) {
             continue;
         }
-        let value = if redact && is_secret_key(key) {
-            if let Some(s) = value.as_str() {
-                secrets.push(s.to_owned());
+        let text: Cow<'a, str> = if redact && is_secret_key(key) {
+            if let Loose::Str(s) = value {
+                secrets.push(s.as_ref());
             }
             diags.push(Diagnostic::new(
                 "N010",
                 format!("debugContext.debugData.{key}"),
                 "a secret value was redacted (turn off redact-secrets to keep it)",
             ));
-            Value::String(REDACTED.to_owned())
+            Cow::Borrowed(REDACTED)
         } else {
-            value.clone()
+            match value {
+                Loose::Str(s) => Cow::Borrowed(s.as_ref()),
+                Loose::Json(v) => Cow::Owned(v.to_string()),
+            }
         };
-        let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
-        match key.as_str() {
+        match key.as_ref() {
             "authnRequestId" => out.authn_request_id = Some(text),
             "clientSecret" => out.client_secret = Some(text),
             "deviceFingerprint" => out.device_fingerprint = Some(text),
@@ -61,15 +115,15 @@ pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> 
             "requestedScopes" => out.requested_scopes = Some(text),
             "threatSuspected" => out.threat_suspected = Some(text),
             "url" => out.url = Some(text),
-            "behaviors" => match parse_behaviors(&value) {
+            "behaviors" => match parse_java_map_value(value) {
                 Some(b) => out.behaviors = b,
                 None => diags.push(unparsed(key, "a {Name=RESULT, ...} map")),
             },
-            "risk" => match parse_java_map_value(&value) {
+            "risk" => match parse_java_map_value(value) {
                 Some(risk) => apply_risk(&mut out, &risk),
                 None => diags.push(unparsed(key, "a {reasons=..., level=...} map")),
             },
-            "logOnlySecurityData" => match parse_json_value(&value) {
+            "logOnlySecurityData" => match parse_json_value(value) {
                 Some(Value::Object(lo)) => {
                     if let Some(Value::Object(risk)) = lo.get("risk") {
                         apply_risk(&mut out, risk);
@@ -83,17 +137,16 @@ pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> 
                 }
                 _ => diags.push(unparsed(key, "a JSON object")),
             },
-            "threatDetections" => match parse_json_value(&value) {
+            "threatDetections" => match parse_json_value(value) {
                 Some(t @ Value::Object(_)) => out.threat_detections = Some(t),
                 _ => diags.push(unparsed(key, "a JSON object")),
             },
-            "tunnels" => match parse_json_value(&value) {
+            "tunnels" => match parse_json_value(value) {
                 Some(t @ Value::Array(_)) => out.tunnels = Some(t),
                 _ => diags.push(unparsed(key, "a JSON array")),
             },
             _ => {}
         }
-        flattened.insert(key.clone(), value);
     }
     out.risk_behaviors = out
         .behaviors
@@ -101,7 +154,6 @@ pub fn map(data: &Map<String, Value>, redact: bool, diags: &mut Diagnostics) -> 
         .filter(|(_, v)| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("POSITIVE")))
         .map(|(k, _)| k.clone())
         .collect();
-    out.flattened = flattened;
     (out, secrets)
 }
 
@@ -115,9 +167,9 @@ fn unparsed(key: &str, expected: &str) -> Diagnostic {
 
 /// `risk` (from debugData or logOnlySecurityData) → `risk_level` and `risk_reasons`.
 /// logOnlySecurityData wins when both are present, as it is the newer source.
-fn apply_risk(out: &mut DebugData, risk: &Map<String, Value>) {
+fn apply_risk(out: &mut DebugData<'_>, risk: &Map<String, Value>) {
     if let Some(level) = risk.get("level").and_then(Value::as_str) {
-        out.risk_level = Some(level.to_owned());
+        out.risk_level = Some(Cow::Owned(level.to_owned()));
     }
     match risk.get("reasons") {
         Some(Value::String(s)) => {
@@ -130,26 +182,19 @@ fn apply_risk(out: &mut DebugData, risk: &Map<String, Value>) {
     }
 }
 
-fn parse_behaviors(value: &Value) -> Option<Map<String, Value>> {
+fn parse_java_map_value(value: &Loose<'_>) -> Option<Map<String, Value>> {
     match value {
-        Value::Object(m) => Some(m.clone()),
-        _ => parse_java_map_value(value),
+        Loose::Json(Value::Object(m)) => Some(m.clone()),
+        Loose::Str(s) => parse_java_map(s),
+        Loose::Json(_) => None,
     }
 }
 
-fn parse_java_map_value(value: &Value) -> Option<Map<String, Value>> {
+/// A JSON value that usually arrives as an escaped-JSON string.
+fn parse_json_value(value: &Loose<'_>) -> Option<Value> {
     match value {
-        Value::Object(m) => Some(m.clone()),
-        Value::String(s) => parse_java_map(s),
-        _ => None,
-    }
-}
-
-/// A JSON value that may arrive as an escaped-JSON string.
-fn parse_json_value(value: &Value) -> Option<Value> {
-    match value {
-        Value::String(s) => serde_json::from_str(s).ok(),
-        other => Some(other.clone()),
+        Loose::Str(s) => serde_json::from_str(s).ok(),
+        Loose::Json(v) => Some(v.clone()),
     }
 }
 
@@ -238,26 +283,43 @@ mod tests {
         assert!(parse_java_map("{=x}").is_none());
     }
 
+    fn debug_map(v: serde_json::Value) -> DebugMap<'static> {
+        let text: &'static str = Box::leak(v.to_string().into_boxed_str());
+        match serde_json::from_str::<crate::decode::lenient::Field<DebugMap<'static>>>(text).unwrap() {
+            crate::decode::lenient::Field::Value(m) => m,
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
     #[test]
     fn promotes_parses_and_redacts() {
-        let data = json!({
+        let data = debug_map(json!({
             "requestId": "r1", "dtHash": "ab", "clientSecret": "s3cr3t",
             "behaviors": "{New IP=POSITIVE, New Device=NEGATIVE}",
             "risk": "{reasons=Anomalous Location, Anomalous Device, level=HIGH}",
             "tunnels": "[{\"anonymous\":true,\"type\":\"VPN\"}]",
             "empty": "", "nothing": null
-        });
+        }));
         let mut diags = Diagnostics::default();
-        let (d, secrets) = map(data.as_object().unwrap(), true, &mut diags);
-        assert_eq!(secrets, vec!["s3cr3t".to_owned()]);
+        let (d, secrets) = map(&data, true, &mut diags);
+        assert_eq!(secrets, vec!["s3cr3t"]);
         assert_eq!(d.client_secret.as_deref(), Some(REDACTED));
-        assert_eq!(d.flattened["clientSecret"], REDACTED);
+        let mut flat = Vec::new();
+        d.flattened.write_json(&mut flat);
+        let flat: serde_json::Value = serde_json::from_slice(&flat).unwrap();
+        assert_eq!(flat["clientSecret"], REDACTED);
+        assert!(flat.get("empty").is_none() && flat.get("nothing").is_none());
         assert_eq!(d.risk_level.as_deref(), Some("HIGH"));
         assert_eq!(d.risk_reasons, vec!["Anomalous Location", "Anomalous Device"]);
         assert_eq!(d.risk_behaviors, vec!["New IP"]);
         assert_eq!(d.tunnels, Some(json!([{"anonymous": true, "type": "VPN"}])));
-        assert!(!d.flattened.contains_key("empty") && !d.flattened.contains_key("nothing"));
         assert_eq!(diags.items().iter().filter(|d| d.code == "N010").count(), 1);
+    }
+
+    #[test]
+    fn secret_keys() {
+        assert!(is_secret_key("clientSecret") && is_secret_key("client_secret") && is_secret_key("PASSWORD"));
+        assert!(!is_secret_key("requestId") && !is_secret_key("a_very_long_key_name_that_is_not_secret"));
     }
 
     #[test]
@@ -266,8 +328,8 @@ mod tests {
             json!("{\"risk\":{\"level\":\"LOW\"},\"behaviors\":{\"New City\":\"POSITIVE\"}}"),
             json!({"risk": {"level": "LOW"}, "behaviors": {"New City": "POSITIVE"}}),
         ] {
-            let data = json!({ "logOnlySecurityData": lo });
-            let (d, _) = map(data.as_object().unwrap(), true, &mut Diagnostics::default());
+            let data = debug_map(json!({ "logOnlySecurityData": lo }));
+            let (d, _) = map(&data, true, &mut Diagnostics::default());
             assert_eq!(d.risk_level.as_deref(), Some("LOW"));
             assert_eq!(d.risk_behaviors, vec!["New City"]);
         }

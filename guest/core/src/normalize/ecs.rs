@@ -7,63 +7,17 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// "Nothing worth writing": skipped during serialization.
-pub trait Empty {
-    fn is_empty(&self) -> bool;
-}
-
-impl<T> Empty for Option<T> {
-    fn is_empty(&self) -> bool {
-        self.is_none()
-    }
-}
-
-impl<T> Empty for Vec<T> {
-    fn is_empty(&self) -> bool {
-        Vec::is_empty(self)
-    }
-}
-
-impl Empty for Map<String, Value> {
-    fn is_empty(&self) -> bool {
-        Map::is_empty(self)
-    }
-}
-
-/// Declares an ECS object: derives `Serialize` and `Default`, skips empty fields, and is itself
-/// empty when all its fields are.
-macro_rules! ecs_object {
-    ($(#[$meta:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
-        $($(#[$fmeta:meta])* pub $field:ident : $ty:ty),* $(,)?
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Default, Serialize)]
-        pub struct $name $(<$lt>)? {
-            $(
-                $(#[$fmeta])*
-                #[serde(skip_serializing_if = "Empty::is_empty")]
-                pub $field: $ty,
-            )*
-        }
-
-        impl $(<$lt>)? Empty for $name $(<$lt>)? {
-            fn is_empty(&self) -> bool {
-                true $(&& Empty::is_empty(&self.$field))*
-            }
-        }
-    };
-}
+use super::debug_data::Flattened;
+use super::json::{WriteJson, ecs_object};
 
 type S<'a> = Option<Cow<'a, str>>;
 
 ecs_object! {
     /// One normalized event.
     pub struct Document<'a> {
-        #[serde(rename = "@timestamp")]
-        pub timestamp: S<'a>,
+        pub timestamp as "@timestamp": S<'a>,
         pub client: Endpoint<'a>,
         pub device: Device<'a>,
         pub ecs: Ecs,
@@ -82,8 +36,7 @@ ecs_object! {
 ecs_object! {
     /// `client.*` and `source.*`: both describe where the request came from.
     pub struct Endpoint<'a> {
-        #[serde(rename = "as")]
-        pub autonomous_system: AutonomousSystem<'a>,
+        pub autonomous_system as "as": AutonomousSystem<'a>,
         pub domain: S<'a>,
         pub geo: Geo<'a>,
         pub ip: S<'a>,
@@ -115,10 +68,20 @@ ecs_object! {
 }
 
 /// An ECS `geo_point`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Location {
     pub lat: f64,
     pub lon: f64,
+}
+
+impl WriteJson for Location {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"lat\":");
+        self.lat.write_json(out);
+        out.extend_from_slice(b",\"lon\":");
+        self.lon.write_json(out);
+        out.push(b'}');
+    }
 }
 
 ecs_object! {
@@ -153,8 +116,7 @@ ecs_object! {
         pub module: Option<&'static str>,
         pub original: S<'a>,
         pub outcome: Option<&'static str>,
-        #[serde(rename = "type")]
-        pub kind_type: Vec<&'static str>,
+        pub kind_type as "type": Vec<&'static str>,
     }
 }
 
@@ -236,7 +198,7 @@ ecs_object! {
         pub app: OktaApp<'a>,
         pub authentication_context: AuthenticationContext<'a>,
         pub client: OktaClient<'a>,
-        pub debug_context: DebugContext,
+        pub debug_context: DebugContext<'a>,
         pub device: Map<String, Value>,
         pub display_message: S<'a>,
         pub event_type: S<'a>,
@@ -258,8 +220,7 @@ ecs_object! {
         pub detail_entry: Option<Value>,
         pub display_name: S<'a>,
         pub id: S<'a>,
-        #[serde(rename = "type")]
-        pub kind: S<'a>,
+        pub kind as "type": S<'a>,
     }
 }
 
@@ -288,8 +249,7 @@ ecs_object! {
 ecs_object! {
     pub struct Issuer<'a> {
         pub id: S<'a>,
-        #[serde(rename = "type")]
-        pub kind: S<'a>,
+        pub kind as "type": S<'a>,
     }
 }
 
@@ -312,36 +272,36 @@ ecs_object! {
 }
 
 ecs_object! {
-    pub struct DebugContext {
-        pub debug_data: DebugData,
+    pub struct DebugContext<'a> {
+        pub debug_data: DebugData<'a>,
     }
 }
 
 ecs_object! {
     /// `okta.debug_context.debug_data.*`: the promoted keywords, the parsed structures, and the
     /// whole map as `flattened` (as Elastic's default mode has it), with secrets redacted.
-    pub struct DebugData {
-        pub authn_request_id: Option<String>,
+    pub struct DebugData<'a> {
+        pub authn_request_id: S<'a>,
         pub behaviors: Map<String, Value>,
-        pub client_secret: Option<String>,
-        pub device_fingerprint: Option<String>,
-        pub dt_hash: Option<String>,
-        pub factor: Option<String>,
-        pub flattened: Map<String, Value>,
-        pub grant_type: Option<String>,
-        pub granted_scopes: Option<String>,
+        pub client_secret: S<'a>,
+        pub device_fingerprint: S<'a>,
+        pub dt_hash: S<'a>,
+        pub factor: S<'a>,
+        pub flattened: Flattened<'a>,
+        pub grant_type: S<'a>,
+        pub granted_scopes: S<'a>,
         pub log_only_security_data: Option<Value>,
-        pub privilege_granted: Option<String>,
-        pub request_id: Option<String>,
-        pub request_uri: Option<String>,
-        pub requested_scopes: Option<String>,
+        pub privilege_granted: S<'a>,
+        pub request_id: S<'a>,
+        pub request_uri: S<'a>,
+        pub requested_scopes: S<'a>,
         pub risk_behaviors: Vec<String>,
-        pub risk_level: Option<String>,
+        pub risk_level: S<'a>,
         pub risk_reasons: Vec<String>,
         pub threat_detections: Option<Value>,
-        pub threat_suspected: Option<String>,
+        pub threat_suspected: S<'a>,
         pub tunnels: Option<Value>,
-        pub url: Option<String>,
+        pub url: S<'a>,
     }
 }
 
@@ -381,8 +341,7 @@ ecs_object! {
 
 ecs_object! {
     pub struct SecurityContext<'a> {
-        #[serde(rename = "as")]
-        pub autonomous_system: AutonomousSystem<'a>,
+        pub autonomous_system as "as": AutonomousSystem<'a>,
         pub bot_protection: Option<Value>,
         pub domain: S<'a>,
         pub ip_details: Option<Value>,
@@ -400,8 +359,7 @@ ecs_object! {
         pub detail_entry: Option<Value>,
         pub display_name: S<'a>,
         pub id: S<'a>,
-        #[serde(rename = "type")]
-        pub kind: S<'a>,
+        pub kind as "type": S<'a>,
     }
 }
 
@@ -416,8 +374,7 @@ ecs_object! {
     pub struct Transaction<'a> {
         pub detail: TransactionDetail<'a>,
         pub id: S<'a>,
-        #[serde(rename = "type")]
-        pub kind: S<'a>,
+        pub kind as "type": S<'a>,
     }
 }
 

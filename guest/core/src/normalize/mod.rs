@@ -7,6 +7,7 @@
 pub mod debug_data;
 pub mod ecs;
 pub mod event_type;
+pub mod json;
 pub mod user_agent;
 
 use std::borrow::Cow;
@@ -20,7 +21,8 @@ use crate::decode::event::{GeographicalContext, LogEvent, Str};
 use crate::decode::lenient::{Field, Lenient};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::{Config, EventError, Normalized, Outcome};
-use ecs::{Document, Empty, Geo, Location};
+use ecs::{Document, Geo, Location};
+use json::{Empty, WriteJson};
 use event_type::{Match, Table};
 
 /// The ECS version our documents follow (Elastic's Okta integration uses the same).
@@ -139,15 +141,15 @@ impl Reader<'_> {
     }
 }
 
-fn build(
-    event: &LogEvent<'_>,
-    raw: &str,
-    ctx: &Context<'_>,
-    ua_cache: &mut user_agent::Cache,
+fn build<'e>(
+    event: &'e LogEvent<'_>,
+    raw: &'e str,
+    ctx: &'e Context<'_>,
+    ua_cache: &'e mut user_agent::Cache,
     mut diags: Diagnostics,
 ) -> Outcome {
     let mut r = Reader { diags: &mut diags };
-    let mut doc = Document::default();
+    let mut doc: Document<'e> = Document::default();
     let config = ctx.config;
 
     doc.ecs.version = Some(ECS_VERSION);
@@ -277,12 +279,12 @@ fn build(
             let raw_ua = r.str(&agent.raw_user_agent, "client.userAgent.rawUserAgent");
             if let Some(raw_ua) = raw_ua.as_deref().filter(|u| !u.eq_ignore_ascii_case("unknown")) {
                 let p = ua_cache.parse(raw_ua);
-                doc.user_agent.name = p.name.clone().map(Cow::Owned);
-                doc.user_agent.version = p.version.clone().map(Cow::Owned);
-                doc.user_agent.os.name = p.os_name.clone().map(Cow::Owned);
-                doc.user_agent.os.version = p.os_version.clone().map(Cow::Owned);
-                doc.user_agent.os.full = p.os_full.clone().map(Cow::Owned);
-                doc.user_agent.device.name = p.device_name.clone().map(Cow::Owned);
+                doc.user_agent.name = p.name.as_deref().map(Cow::Borrowed);
+                doc.user_agent.version = p.version.as_deref().map(Cow::Borrowed);
+                doc.user_agent.os.name = p.os_name.as_deref().map(Cow::Borrowed);
+                doc.user_agent.os.version = p.os_version.as_deref().map(Cow::Borrowed);
+                doc.user_agent.os.full = p.os_full.as_deref().map(Cow::Borrowed);
+                doc.user_agent.device.name = p.device_name.as_deref().map(Cow::Borrowed);
             }
             doc.user_agent.original.clone_from(&raw_ua);
             doc.okta.client.user_agent.raw_user_agent = raw_ua;
@@ -487,9 +489,9 @@ fn build(
     }
 
     // Documents are about the size of their input; one right-sized allocation, no copy.
-    let mut out = Vec::with_capacity(raw.len() + 256);
-    serde_json::to_writer(&mut out, &doc).expect("serializing an in-memory document cannot fail");
-    let document = String::from_utf8(out).expect("serde_json writes UTF-8");
+    let mut out = Vec::with_capacity(raw.len() * 2);
+    doc.write_json(&mut out);
+    let document = String::from_utf8(out).expect("the writer writes UTF-8");
     Outcome::Normalized(Normalized {
         uuid: uuid.map(Cow::into_owned),
         published: published.map(Cow::into_owned),
@@ -654,7 +656,7 @@ fn is_email(s: &str) -> bool {
 }
 
 /// The raw text with redacted secrets replaced, so `event.original` does not leak them.
-fn scrub<'r>(raw: &'r str, secrets: &[String]) -> Cow<'r, str> {
+fn scrub<'r>(raw: &'r str, secrets: &[&str]) -> Cow<'r, str> {
     let mut text = Cow::Borrowed(raw);
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         let quoted = serde_json::to_string(secret).expect("a string serializes");
@@ -683,6 +685,6 @@ mod tests {
     #[test]
     fn scrub_replaces_quoted_secret_only() {
         let raw = r#"{"clientSecret":"abc","x":"abcd"}"#;
-        assert_eq!(scrub(raw, &["abc".into()]), r#"{"clientSecret":"[REDACTED]","x":"abcd"}"#);
+        assert_eq!(scrub(raw, &["abc"]), r#"{"clientSecret":"[REDACTED]","x":"abcd"}"#);
     }
 }

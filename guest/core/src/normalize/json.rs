@@ -1,0 +1,219 @@
+//! A small JSON writer for the ECS document types.
+//!
+//! Documents are written field by field with keys that are known at compile time, so keys are
+//! copied, not escaped, and nothing is built in between. Strings are escaped exactly as serde_json
+//! escapes them, and free-form JSON (`serde_json::Value`) is written by serde_json itself, so the
+//! output is the same bytes serde would give, at a fraction of the cost.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+/// "Nothing worth writing": such fields are left out of the document.
+pub trait Empty {
+    fn is_empty(&self) -> bool;
+}
+
+/// Writes `self` as JSON onto `out`.
+pub trait WriteJson {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl<T> Empty for Option<T> {
+    fn is_empty(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T: WriteJson> WriteJson for Option<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.write_json(out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+impl<T> Empty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl<T: WriteJson> WriteJson for Vec<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(out);
+        }
+        out.push(b']');
+    }
+}
+
+impl WriteJson for Cow<'_, str> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+impl WriteJson for String {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+impl WriteJson for &str {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+impl WriteJson for bool {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl WriteJson for i64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("writing to a Vec cannot fail");
+    }
+}
+
+impl WriteJson for f64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("writing to a Vec cannot fail");
+    }
+}
+
+impl Empty for Map<String, Value> {
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
+}
+
+impl WriteJson for Map<String, Value> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("writing to a Vec cannot fail");
+    }
+}
+
+impl WriteJson for Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("writing to a Vec cannot fail");
+    }
+}
+
+/// What each byte needs when written inside a JSON string: 0 for nothing, else the escape letter
+/// (`u` for `\u00XX`). The same escapes serde_json writes.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0A] = b'n';
+    table[0x0C] = b'f';
+    table[0x0D] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Writes `s` as a JSON string.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = ESCAPE[b as usize];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if escape == b'u' {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
+        } else {
+            out.extend_from_slice(&[b'\\', escape]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Declares an ECS object: a struct with `Default`, written as a JSON object whose keys are the
+/// field names (or the `as "key"` given), skipping empty fields; the object is itself empty when
+/// all its fields are.
+macro_rules! ecs_object {
+    ($(#[$meta:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
+        $($(#[$fmeta:meta])* pub $field:ident $(as $key:literal)? : $ty:ty),* $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        pub struct $name $(<$lt>)? {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $(<$lt>)? $crate::normalize::json::Empty for $name $(<$lt>)? {
+            fn is_empty(&self) -> bool {
+                true $(&& $crate::normalize::json::Empty::is_empty(&self.$field))*
+            }
+        }
+
+        impl $(<$lt>)? $crate::normalize::json::WriteJson for $name $(<$lt>)? {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                out.push(b'{');
+                let mut first = true;
+                $(
+                    if !$crate::normalize::json::Empty::is_empty(&self.$field) {
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        out.extend_from_slice(
+                            concat!("\"", $crate::normalize::json::ecs_key!($field $(, $key)?), "\":").as_bytes(),
+                        );
+                        $crate::normalize::json::WriteJson::write_json(&self.$field, out);
+                    }
+                )*
+                let _ = first;
+                out.push(b'}');
+            }
+        }
+    };
+}
+pub(crate) use ecs_object;
+
+/// The JSON key of a field: its name, or the literal it was given.
+macro_rules! ecs_key {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident, $key:literal) => {
+        $key
+    };
+}
+pub(crate) use ecs_key;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in ["plain", "quote \" and \\ back", "tab\tnew\nline\r\u{8}\u{c}", "\u{1}\u{1f}", "é € 😀", ""] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap());
+        }
+    }
+}
