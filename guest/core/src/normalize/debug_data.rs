@@ -18,7 +18,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 pub const REDACTED: &str = "[REDACTED]";
 
 /// debugData keys whose values are secrets, compared case-insensitively without `_`.
-const SECRET_KEYS: &[&str] = &["clientsecret", "password", "accesstoken", "refreshtoken", "idtoken", "apikey", "secret"];
+const SECRET_KEYS: &[&str] =
+    &["clientsecret", "password", "accesstoken", "refreshtoken", "idtoken", "apikey", "secret"];
 
 /// Whether a debugData key holds a secret.
 pub fn is_secret_key(key: &str) -> bool {

@@ -108,7 +108,7 @@ ecs_object! {
 ecs_object! {
     pub struct Event<'a> {
         pub action: S<'a>,
-        pub category: Vec<&'static str>,
+        pub category: &'static [&'static str],
         pub dataset: Option<&'static str>,
         pub id: S<'a>,
         pub ingested: S<'a>,
@@ -116,7 +116,7 @@ ecs_object! {
         pub module: Option<&'static str>,
         pub original: S<'a>,
         pub outcome: Option<&'static str>,
-        pub kind_type as "type": Vec<&'static str>,
+        pub kind_type as "type": &'static [&'static str],
     }
 }
 
@@ -128,7 +128,7 @@ ecs_object! {
 
 ecs_object! {
     pub struct Log {
-        pub level: Option<String>,
+        pub level: Option<&'static str>,
     }
 }
 

@@ -53,6 +53,25 @@ impl<T: WriteJson> WriteJson for Vec<T> {
     }
 }
 
+impl<T> Empty for &[T] {
+    fn is_empty(&self) -> bool {
+        <[T]>::is_empty(self)
+    }
+}
+
+impl<T: WriteJson> WriteJson for &[T] {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(out);
+        }
+        out.push(b']');
+    }
+}
+
 impl WriteJson for Cow<'_, str> {
     fn write_json(&self, out: &mut Vec<u8>) {
         write_str(out, self);

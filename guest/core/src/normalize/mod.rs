@@ -22,8 +22,8 @@ use crate::decode::lenient::{Field, Lenient};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::{Config, EventError, Normalized, Outcome};
 use ecs::{Document, Geo, Location};
-use json::{Empty, WriteJson};
 use event_type::{Match, Table};
+use json::{Empty, WriteJson};
 
 /// The ECS version our documents follow (Elastic's Okta integration uses the same).
 pub const ECS_VERSION: &str = "8.11.0";
@@ -221,15 +221,15 @@ fn build<'e>(
     };
     doc.event.kind = Some(classified.map_or("event", |c| c.kind));
     if let Some(c) = classified {
-        doc.event.category.clone_from(&c.categories);
-        doc.event.kind_type.clone_from(&c.types);
+        doc.event.category = &c.categories;
+        doc.event.kind_type = &c.types;
     }
     doc.event.action.clone_from(&event_type);
     doc.okta.event_type = event_type;
 
     doc.okta.version = r.str(&event.version, "version");
     doc.okta.severity = r.str(&event.severity, "severity");
-    doc.log.level = doc.okta.severity.as_ref().map(|s| s.to_ascii_lowercase());
+    doc.log.level = doc.okta.severity.as_deref().and_then(log_level);
     doc.okta.legacy_event_type = r.str(&event.legacy_event_type, "legacyEventType");
     doc.okta.display_message = r.str(&event.display_message, "displayMessage");
 
@@ -643,6 +643,15 @@ fn snake_key(k: &str) -> String {
         }
     }
     s
+}
+
+/// Okta's severity as an ECS `log.level`.
+fn log_level(severity: &str) -> Option<&'static str> {
+    ["DEBUG", "INFO", "WARN", "ERROR"]
+        .into_iter()
+        .zip(["debug", "info", "warn", "error"])
+        .find(|(s, _)| s.eq_ignore_ascii_case(severity))
+        .map(|(_, level)| level)
 }
 
 /// `local@domain`, loosely: what Okta puts in alternateId for people.
