@@ -93,67 +93,83 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
-/// A comparable rendering of one outcome: every field, in a fixed order, as text.
-/// Native and component results must render identically.
-pub fn render_core(r: &core::BatchResult) -> Vec<String> {
-    let mut out = vec![format!("format {:?}", r.format)];
-    for o in &r.outcomes {
-        out.push(match &o.outcome {
-            core::Outcome::Normalized(n) => format!(
-                "{}:{} ok uuid={:?} published={:?} ms={:?}\n{}\n{}",
-                o.line,
-                o.index,
-                n.uuid,
-                n.published,
-                n.published_ms,
-                n.document,
-                n.diagnostics
-                    .iter()
-                    .map(|d| format!("{} {} {}", d.code, d.path, d.message))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-            core::Outcome::Failed(e) => {
-                format!("{}:{} failed {} {}\n{}\n{}", o.line, o.index, e.code, e.message, e.raw, e.document)
-            }
-        });
-    }
+/// One outcome with every field, in types both sides can produce. Native and component results
+/// must flatten to equal lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flat {
+    Format(String),
+    Normalized {
+        at: (u32, u32),
+        uuid: Option<String>,
+        published: Option<String>,
+        ms: Option<i64>,
+        document: String,
+        diagnostics: Vec<[String; 3]>,
+    },
+    Failed {
+        at: (u32, u32),
+        code: String,
+        message: String,
+        raw: String,
+        document: String,
+    },
+}
+
+/// Flattens the core's result.
+pub fn flatten_core(r: &core::BatchResult) -> Vec<Flat> {
+    let mut out = vec![Flat::Format(format!("{:?}", r.format))];
+    out.extend(r.outcomes.iter().map(|o| match &o.outcome {
+        core::Outcome::Normalized(n) => Flat::Normalized {
+            at: (o.line, o.index),
+            uuid: n.uuid.clone(),
+            published: n.published.clone(),
+            ms: n.published_ms,
+            document: n.document.clone(),
+            diagnostics: n.diagnostics.iter().map(|d| [d.code.to_owned(), d.path.clone(), d.message.clone()]).collect(),
+        },
+        core::Outcome::Failed(e) => Flat::Failed {
+            at: (o.line, o.index),
+            code: e.code.to_owned(),
+            message: e.message.clone(),
+            raw: e.raw.clone(),
+            document: e.document.clone(),
+        },
+    }));
     out
 }
 
-/// [`render_core`] for the component's result.
-pub fn render_wit(r: &wit::BatchResult) -> Vec<String> {
-    let format = match r.format {
+/// Flattens the component's result.
+pub fn flatten_wit(r: &wit::BatchResult) -> Vec<Flat> {
+    let mut out = vec![Flat::Format(format!("{:?}", core_format(r.format)))];
+    out.extend(r.outcomes.iter().map(|o| match &o.outcome {
+        wit::Outcome::Normalized(n) => Flat::Normalized {
+            at: (o.line, o.index),
+            uuid: n.uuid.clone(),
+            published: n.published.clone(),
+            ms: n.published_ms,
+            document: n.document.clone(),
+            diagnostics: n.diagnostics.iter().map(|d| [d.code.clone(), d.path.clone(), d.message.clone()]).collect(),
+        },
+        wit::Outcome::Failed(e) => Flat::Failed {
+            at: (o.line, o.index),
+            code: e.code.clone(),
+            message: e.message.clone(),
+            raw: e.raw.clone(),
+            document: e.document.clone(),
+        },
+    }));
+    out
+}
+
+fn core_format(f: wit::InputFormat) -> core::InputFormat {
+    match f {
         wit::InputFormat::Auto => core::InputFormat::Auto,
         wit::InputFormat::LogEvent => core::InputFormat::LogEvent,
         wit::InputFormat::ApiPage => core::InputFormat::ApiPage,
         wit::InputFormat::Ndjson => core::InputFormat::Ndjson,
         wit::InputFormat::EventHook => core::InputFormat::EventHook,
         wit::InputFormat::Eventbridge => core::InputFormat::Eventbridge,
-    };
-    let mut out = vec![format!("format {format:?}")];
-    for o in &r.outcomes {
-        out.push(match &o.outcome {
-            wit::Outcome::Normalized(n) => format!(
-                "{}:{} ok uuid={:?} published={:?} ms={:?}\n{}\n{}",
-                o.line,
-                o.index,
-                n.uuid,
-                n.published,
-                n.published_ms,
-                n.document,
-                n.diagnostics
-                    .iter()
-                    .map(|d| format!("{} {} {}", d.code, d.path, d.message))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-            wit::Outcome::Failed(e) => {
-                format!("{}:{} failed {} {}\n{}\n{}", o.line, o.index, e.code, e.message, e.raw, e.document)
-            }
-        });
     }
-    out
 }
 
 /// Wraps LogEvent texts in each of the five input shapes. Returns `(format, bytes)` pairs.

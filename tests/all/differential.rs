@@ -5,7 +5,7 @@
 
 use okta_normalizer_core::{Engine, InputFormat};
 use okta_normalizer_tests::{
-    batch, config, golden_inputs, render_core, render_wit, runtime, shapes, wit_batch, wit_config,
+    batch, config, flatten_core, flatten_wit, golden_inputs, runtime, shapes, wit_batch, wit_config,
 };
 
 fn assert_same(label: &str, cfg: &okta_normalizer_core::Config, input: &[u8], format: InputFormat) {
@@ -14,7 +14,7 @@ fn assert_same(label: &str, cfg: &okta_normalizer_core::Config, input: &[u8], fo
     let wasm = component.normalize(input, &wit_batch(format)).expect("the component does not trap");
     match (native, wasm) {
         (Ok(n), Ok(w)) => {
-            let (n, w) = (render_core(&n), render_wit(&w));
+            let (n, w) = (flatten_core(&n), flatten_wit(&w));
             assert_eq!(n.len(), w.len(), "{label}: outcome counts differ");
             for (a, b) in n.iter().zip(&w) {
                 assert_eq!(a, b, "{label}: native and component outputs differ");

@@ -2,7 +2,7 @@
 //! output is deterministic, and the component agrees with the native core on random input.
 
 use okta_normalizer_core::{Engine, InputFormat, Outcome};
-use okta_normalizer_tests::{batch, config, golden_inputs, render_core, render_wit, runtime, wit_batch, wit_config};
+use okta_normalizer_tests::{batch, config, flatten_core, flatten_wit, golden_inputs, runtime, wit_batch, wit_config};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -172,7 +172,7 @@ proptest! {
             let native = Engine::new(cfg.clone()).unwrap().normalize(text.as_bytes(), &batch(FORMATS[f]));
             let wasm = component.normalize(text.as_bytes(), &wit_batch(FORMATS[f])).expect("no trap");
             match (native, wasm) {
-                (Ok(n), Ok(w)) => prop_assert_eq!(render_core(&n), render_wit(&w)),
+                (Ok(n), Ok(w)) => prop_assert_eq!(flatten_core(&n), flatten_wit(&w)),
                 (Err(n), Err(w)) => prop_assert_eq!(n.message, w.message),
                 (n, w) => prop_assert!(false, "native {:?} vs component {:?}", n, w),
             }
