@@ -284,7 +284,7 @@ mod tests {
         assert!(parse_java_map("{=x}").is_none());
     }
 
-    fn debug_map(v: serde_json::Value) -> DebugMap<'static> {
+    fn debug_map(v: &serde_json::Value) -> DebugMap<'static> {
         let text: &'static str = Box::leak(v.to_string().into_boxed_str());
         match serde_json::from_str::<crate::decode::lenient::Field<DebugMap<'static>>>(text).unwrap() {
             crate::decode::lenient::Field::Value(m) => m,
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn promotes_parses_and_redacts() {
-        let data = debug_map(json!({
+        let data = debug_map(&json!({
             "requestId": "r1", "dtHash": "ab", "clientSecret": "s3cr3t",
             "behaviors": "{New IP=POSITIVE, New Device=NEGATIVE}",
             "risk": "{reasons=Anomalous Location, Anomalous Device, level=HIGH}",
@@ -329,7 +329,7 @@ mod tests {
             json!("{\"risk\":{\"level\":\"LOW\"},\"behaviors\":{\"New City\":\"POSITIVE\"}}"),
             json!({"risk": {"level": "LOW"}, "behaviors": {"New City": "POSITIVE"}}),
         ] {
-            let data = debug_map(json!({ "logOnlySecurityData": lo }));
+            let data = debug_map(&json!({ "logOnlySecurityData": lo }));
             let (d, _) = map(&data, true, &mut Diagnostics::default());
             assert_eq!(d.risk_level.as_deref(), Some("LOW"));
             assert_eq!(d.risk_behaviors, vec!["New City"]);
