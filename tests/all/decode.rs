@@ -100,3 +100,26 @@ fn hook_delivery_on_an_ndjson_line_is_unwrapped() {
     assert_eq!(format, InputFormat::Ndjson);
     assert_eq!(ids, vec![Some("a".into()), Some("h1".into()), Some("h2".into())]);
 }
+
+#[test]
+fn compact_page_fast_path_matches_event_by_event() {
+    let inputs = golden_inputs();
+    let compact: Vec<String> =
+        inputs.iter().map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).expect("json").to_string()).collect();
+    // Leading blank lines: every element of a one-line page is on the page's line.
+    let page = format!("\n\n[{}]\n", compact.join(","));
+    let mut engine = Engine::new(config()).expect("config");
+    let fast = engine.normalize(page.as_bytes(), &batch(InputFormat::Auto)).expect("decodes");
+    assert_eq!(fast.format, InputFormat::ApiPage);
+    assert_eq!(fast.outcomes.len(), compact.len());
+    for (i, (o, event)) in fast.outcomes.iter().zip(&compact).enumerate() {
+        let one = engine.normalize(event.as_bytes(), &batch(InputFormat::LogEvent)).expect("decodes");
+        assert_eq!((o.line, o.index), (3, u32::try_from(i).expect("small")));
+        assert_eq!(o.outcome, one.outcomes[0].outcome, "{}", inputs[i].0);
+    }
+    // A page the fast path declines (an element that is not an object) still comes out whole.
+    let mixed = format!("[{},7,{}]", compact[0], compact[1]);
+    let r = engine.normalize(mixed.as_bytes(), &batch(InputFormat::Auto)).expect("decodes");
+    assert_eq!(r.outcomes.len(), 3);
+    assert!(matches!(&r.outcomes[1].outcome, Outcome::Failed(e) if e.code == "D002"));
+}

@@ -23,6 +23,8 @@ pub mod normalize;
 
 pub use diag::Diagnostic;
 
+use decode::event::LogEvent;
+use decode::lenient::Field;
 use normalize::{Context, event_type::Table, user_agent};
 
 /// What the input bytes are. Mirrors the WIT `input-format`.
@@ -206,6 +208,9 @@ impl Engine {
 
     /// Normalizes every event in `input`: one outcome per event, in input order.
     pub fn normalize(&mut self, input: &[u8], options: &BatchOptions) -> Result<BatchResult, BatchError> {
+        if let Some(result) = self.normalize_compact_page(input, options) {
+            return Ok(result);
+        }
         let decoded = decode::decode(input, options.format)?;
         let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
         let mut outcomes = Vec::with_capacity(decoded.items.len());
@@ -217,5 +222,35 @@ impl Engine {
             outcomes.push(LocatedOutcome { line: item.line, index: u32::try_from(index).unwrap_or(u32::MAX), outcome });
         }
         Ok(BatchResult { format: decoded.format, outcomes })
+    }
+
+    /// The common case, an API page on one line (as Okta sends it): parse the whole page once,
+    /// typed, instead of splitting it into raw events first. Anything unusual (envelopes,
+    /// non-objects, repeated keys, `preserve_original`, which needs each event's text) returns
+    /// `None` and takes the general path, which gives the same outcomes.
+    fn normalize_compact_page(&mut self, input: &[u8], options: &BatchOptions) -> Option<BatchResult> {
+        if !matches!(options.format, InputFormat::Auto | InputFormat::ApiPage) || self.config.output.preserve_original {
+            return None;
+        }
+        let text = std::str::from_utf8(input).ok()?;
+        let body = text.trim();
+        if !body.starts_with('[') || body.contains('\n') || decode::may_hold_envelopes(body) {
+            return None;
+        }
+        let events: Vec<Field<LogEvent<'_>>> = serde_json::from_str(body).ok()?;
+        let events: Vec<&LogEvent<'_>> = events.iter().map(Field::value).collect::<Option<_>>()?;
+        let line = 1 + u32::try_from(text[..text.len() - text.trim_start().len()].matches('\n').count()).ok()?;
+        let size = body.len() / events.len().max(1);
+        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
+        let outcomes = events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| LocatedOutcome {
+                line,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                outcome: normalize::normalize_parsed(event, size, &ctx, &mut self.user_agents),
+            })
+            .collect();
+        Some(BatchResult { format: InputFormat::ApiPage, outcomes })
     }
 }

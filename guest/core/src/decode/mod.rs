@@ -192,12 +192,8 @@ fn decode_non_utf8(input: &[u8], format: InputFormat) -> Decoded<'_> {
 /// An element or line: unwraps an EventBridge envelope or an event-hook delivery found there;
 /// anything else goes on as a LogEvent.
 fn push_unwrapped<'a>(items: &mut Vec<RawItem<'a>>, line: u32, raw: &'a str) {
-    // Cheap checks first, so LogEvents are not parsed an extra time: an EventBridge envelope
-    // names `detail-type` or Okta's partner source, a hook delivery has `data` and `events`.
-    // (Every LogEvent has a `"detail"` key, in `transaction`, so that word proves nothing.)
-    let maybe_eventbridge = raw.contains("\"detail-type\"") || raw.contains("aws.partner/okta.com/");
-    let maybe_hook = raw.contains("\"events\"") && raw.contains("\"data\"");
-    if (maybe_eventbridge || maybe_hook)
+    // A cheap check first, so LogEvents are not parsed an extra time.
+    if may_hold_envelopes(raw)
         && let Ok(probe) = serde_json::from_str::<Probe<'_>>(raw)
     {
         if probe.is_eventbridge() {
@@ -211,6 +207,16 @@ fn push_unwrapped<'a>(items: &mut Vec<RawItem<'a>>, line: u32, raw: &'a str) {
         }
     }
     items.push(RawItem { line, body: event_body(raw) });
+}
+
+/// Whether `text` may contain an EventBridge envelope or an event-hook delivery. `false` means it
+/// certainly does not: an envelope names `detail-type` or Okta's partner source, a hook delivery
+/// has `data` and `events`. (Every LogEvent has a `"detail"` key, in `transaction`, so that word
+/// proves nothing.)
+pub fn may_hold_envelopes(text: &str) -> bool {
+    text.contains("\"detail-type\"")
+        || text.contains("aws.partner/okta.com/")
+        || (text.contains("\"events\"") && text.contains("\"data\""))
 }
 
 fn event_body(raw: &str) -> RawBody<'_> {

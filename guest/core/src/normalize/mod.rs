@@ -58,7 +58,7 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
     }
     let mut diags = Diagnostics::default();
     match serde_json::from_str::<LogEvent<'_>>(raw) {
-        Ok(event) => build(&event, raw, ctx, ua, diags),
+        Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags),
         Err(err) if err.is_syntax() || err.is_eof() => failed("D001", invalid_json(&err), raw, ctx),
         Err(err) => {
             // The lenient model only rejects structural oddities such as a key given twice.
@@ -72,11 +72,19 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
                 format!("the event is unusual JSON ({err}); read with the last value of each repeated key"),
             ));
             match LogEvent::deserialize(&tree) {
-                Ok(event) => build(&event, raw, ctx, ua, diags),
+                Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags),
                 Err(err) => failed("D003", format!("the event could not be read: {err}"), raw, ctx),
             }
         }
     }
+}
+
+/// Normalizes an event that is already parsed (the compact-page fast path). `size` is about how
+/// many bytes of JSON it came from, to size the output buffer. Not for `preserve_original`, which
+/// needs the raw text: use [`normalize_event`].
+pub fn normalize_parsed(event: &LogEvent<'_>, size: usize, ctx: &Context<'_>, ua: &mut user_agent::Cache) -> Outcome {
+    debug_assert!(!ctx.config.output.preserve_original, "event.original needs the raw text");
+    build(event, "", size, ctx, ua, Diagnostics::default())
 }
 
 fn invalid_json(err: &serde_json::Error) -> String {
@@ -144,6 +152,7 @@ impl Reader<'_> {
 fn build<'e>(
     event: &'e LogEvent<'_>,
     raw: &'e str,
+    size: usize,
     ctx: &'e Context<'_>,
     ua_cache: &'e mut user_agent::Cache,
     mut diags: Diagnostics,
@@ -489,7 +498,7 @@ fn build<'e>(
     }
 
     // Documents are about the size of their input; one right-sized allocation, no copy.
-    let mut out = Vec::with_capacity(raw.len() * 2);
+    let mut out = Vec::with_capacity(size * 2);
     doc.write_json(&mut out);
     let document = String::from_utf8(out).expect("the writer writes UTF-8");
     Outcome::Normalized(Normalized {
