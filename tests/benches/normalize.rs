@@ -8,7 +8,7 @@
 //! - the component in wasmtime, 1, 100 and 1000 events per call;
 //! - a peer: jq (Debian's) running an Okta→ECS mapping of the common fields, if `jq` is installed.
 //!
-//! Each figure is the best of 3 passes over the corpus. Ratios matter more than absolutes: this
+//! Each figure is the best of 5 passes over the corpus. Ratios matter more than absolutes: this
 //! machine is a shared VM.
 
 use std::io::Write;
@@ -43,10 +43,10 @@ fn pages(events: &[String], size: usize) -> Vec<Vec<u8>> {
     events.chunks(size).map(|c| format!("[{}]", c.join(",")).into_bytes()).collect()
 }
 
-fn best_of_3(mut pass: impl FnMut() -> usize) -> (Duration, usize) {
+fn best_of_5(mut pass: impl FnMut() -> usize) -> (Duration, usize) {
     let mut best = Duration::MAX;
     let mut count = 0;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let start = Instant::now();
         count = pass();
         best = best.min(start.elapsed());
@@ -75,7 +75,7 @@ fn main() {
     // The floor: parse into a DOM and write it back out.
     record(
         "floor: serde_json Value parse + serialize",
-        best_of_3(|| {
+        best_of_5(|| {
             let mut count = 0;
             for e in &corpus.events {
                 let v: Value = serde_json::from_str(e).expect("json");
@@ -91,14 +91,14 @@ fn main() {
     let mut engine = Engine::new(config()).expect("config");
     record(
         "native core, 1 event per call",
-        best_of_3(|| {
+        best_of_5(|| {
             single.iter().map(|e| engine.normalize(e, &batch(InputFormat::LogEvent)).expect("ok").outcomes.len()).sum()
         }),
     );
     let pages_1000 = pages(&corpus.events, 1000);
     record(
         "native core, 1000 events per call",
-        best_of_3(|| {
+        best_of_5(|| {
             pages_1000
                 .iter()
                 .map(|p| engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok").outcomes.len())
@@ -110,7 +110,7 @@ fn main() {
     let mut component = runtime().instantiate(&wit_config(&config())).expect("no trap").expect("config");
     record(
         "component, 1 event per call",
-        best_of_3(|| {
+        best_of_5(|| {
             single
                 .iter()
                 .map(|e| {
@@ -128,7 +128,7 @@ fn main() {
         let p = pages(&corpus.events, size);
         record(
             &format!("component, {size} events per call"),
-            best_of_3(|| {
+            best_of_5(|| {
                 p.iter()
                     .map(|page| {
                         component
@@ -170,7 +170,7 @@ fn jq_peer(corpus: &Corpus) -> Option<(Duration, usize)> {
     Command::new("jq").arg("--version").output().ok()?;
     let input = corpus.events.join("\n") + "\n";
     let program = include_str!("okta-to-ecs.jq");
-    Some(best_of_3(|| {
+    Some(best_of_5(|| {
         let mut child = Command::new("jq")
             .args(["-c", program])
             .stdin(Stdio::piped())
