@@ -94,13 +94,6 @@ pub struct Config {
     pub output: OutputOptions,
 }
 
-impl Config {
-    /// A config for one tenant with default output options.
-    pub fn new(tenant_id: impl Into<String>) -> Self {
-        Self { tenant_id: tenant_id.into(), tenant_domain: None, output: OutputOptions::default() }
-    }
-}
-
 /// A config the engine refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -141,16 +134,6 @@ pub struct EventError {
 pub enum Outcome {
     Normalized(Normalized),
     Failed(EventError),
-}
-
-impl Outcome {
-    /// The ECS document to write, for either variant.
-    pub fn document(&self) -> &str {
-        match self {
-            Outcome::Normalized(n) => &n.document,
-            Outcome::Failed(e) => &e.document,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,10 +183,6 @@ impl Engine {
             });
         }
         Ok(Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default() })
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Normalizes every event in `input`: one outcome per event, in input order.

@@ -62,7 +62,7 @@ impl Runtime {
                 Ok(cache) => {
                     config.cache(Some(cache));
                 }
-                Err(error) => tracing_warn(&format!(
+                Err(error) => warn(&format!(
                     "the compilation cache in {} is unusable ({error}); compiling without it",
                     dir.display()
                 )),
@@ -157,6 +157,6 @@ fn define_hash_seed(linker: &mut Linker<Limits>) -> Result<()> {
     Ok(())
 }
 
-fn tracing_warn(message: &str) {
+fn warn(message: &str) {
     eprintln!("okta-normalizer: warning: {message}");
 }
