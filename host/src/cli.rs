@@ -43,6 +43,96 @@ pub enum Command {
     /// Write the embedded normalizer component (a WebAssembly component) to a file, for platforms
     /// that embed it themselves.
     Component(ComponentArgs),
+    /// Poll the System Log of every org in a config file into its sinks, exactly once.
+    ///
+    /// Resumes from the cursor in the store after a restart. Stops on Ctrl-C after the current page.
+    Poll(PollArgs),
+    /// Run the Okta simulator: the System Log API with generated activity and attack scenarios.
+    Sim(SimArgs),
+    /// Run the simulator and the poller together for a while: events flow from a simulated org into
+    /// ECS files, with a status line every 2 s.
+    Demo(DemoArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// The TOML config (`okta-normalizer config example` prints one).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Stop once every org is caught up, instead of polling on.
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between status lines.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub status_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: std::net::SocketAddr,
+    /// The rate-limit preset for /api/v1/logs.
+    #[arg(long, value_enum, default_value_t = OrgTypeArg::Workforce)]
+    pub org_type: OrgTypeArg,
+    /// The API token the simulator accepts.
+    #[arg(long, default_value = crate::sim::DEFAULT_TOKEN)]
+    pub token: String,
+    /// Seed for the generated activity (same seed, same events).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Hours of history to start with.
+    #[arg(long, default_value_t = 24)]
+    pub history_hours: u64,
+    /// Events of history to start with.
+    #[arg(long, default_value_t = 5000)]
+    pub history_events: usize,
+    /// New events per minute while it runs.
+    #[arg(long, default_value_t = 60)]
+    pub events_per_minute: u32,
+}
+
+/// Okta org types, which set the System Log rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrgTypeArg {
+    /// 20 requests per minute.
+    IntegratorFree,
+    /// 50 requests per minute.
+    OneApp,
+    /// 120 requests per minute.
+    Workforce,
+}
+
+impl From<OrgTypeArg> for crate::sim::OrgType {
+    fn from(a: OrgTypeArg) -> Self {
+        match a {
+            OrgTypeArg::IntegratorFree => crate::sim::OrgType::IntegratorFree,
+            OrgTypeArg::OneApp => crate::sim::OrgType::OneApp,
+            OrgTypeArg::Workforce => crate::sim::OrgType::Workforce,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the config, store and ECS files go (replaced on each run).
+    #[arg(long, default_value = "target/demo")]
+    pub dir: PathBuf,
+    /// How long to run.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Events of history in the simulated org.
+    #[arg(long, default_value_t = 20000)]
+    pub history_events: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example config for `poll`.
+    Example,
 }
 
 #[derive(Debug, Args)]

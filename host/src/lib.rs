@@ -8,4 +8,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod guest;
+pub mod sim;
+pub mod sinks;
+pub mod sources;
+pub mod store;

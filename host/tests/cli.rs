@@ -238,3 +238,84 @@ fn several_files_are_read_one_by_one() {
     assert!(err.contains(&format!("{}: line 1: D001", broken.display())), "{err}");
     assert!(err.contains("3 events from a single LogEvent: 2 normalized, 1 failed"), "{err}");
 }
+
+/// `poll` killed with SIGKILL in the middle of batches, several times, then run to the end:
+/// every event reaches the file sink exactly once.
+#[test]
+fn poll_survives_sigkill_mid_batch() {
+    use okta_normalizer_host::sim::{Chaos, SimConfig, Simulator, TokenStatus};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let token = "00kill-test-token-abcdef";
+    let sim = rt
+        .block_on(Simulator::start(
+            SimConfig {
+                tokens: vec![(token.to_owned(), TokenStatus::Valid)],
+                chaos: Chaos { latency: Duration::from_millis(40), ..Chaos::default() },
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("simulator starts");
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("user.session.start--success-proxy.json")).expect("fixture"))
+            .expect("json");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let events: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            template["uuid"] = format!("kill-{i:05}").into();
+            template["published"] =
+                jiff::Timestamp::from_millisecond(now - 3_000_000 + i * 1000).expect("valid").to_string().into();
+            template.clone()
+        })
+        .collect();
+    sim.push(&events, Duration::ZERO);
+
+    let dir = temp_dir("sigkill");
+    std::fs::write(dir.join("token"), token).expect("token");
+    let config = format!(
+        "[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\npage_limit = 100\n\n[org.auth]\ntype = \"ssws\"\n\
+         token_file = {:?}\n\n[[org.sinks]]\ntype = \"file\"\ndir = {:?}\nmax_bytes = 150000\n",
+        dir.join("store.db"),
+        sim.base_url(),
+        dir.join("token"),
+        dir.join("events")
+    );
+    std::fs::write(dir.join("poll.toml"), config).expect("config");
+    let poll = || {
+        Command::new(env!("CARGO_BIN_EXE_okta-normalizer"))
+            .args(["poll", "--once", "--config", dir.join("poll.toml").to_str().unwrap()])
+            .env("OKTA_NORMALIZER_CACHE_DIR", root().join("target/wasmtime-cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("poll starts")
+    };
+    let mut interrupted = 0;
+    for round in 0..5u64 {
+        let mut child = poll();
+        std::thread::sleep(Duration::from_millis(400 + round * 170));
+        if child.try_wait().expect("status").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+    assert!(interrupted >= 2, "the poller was killed while running in {interrupted} rounds; the test needs it mid-run");
+    let out = poll().wait_with_output().expect("final run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for entry in std::fs::read_dir(dir.join("events")).expect("events") {
+        for line in std::fs::read_to_string(entry.expect("entry").path()).expect("read").lines() {
+            let doc: serde_json::Value = serde_json::from_str(line).expect("complete JSON lines only");
+            *counts.entry(doc["event"]["id"].as_str().expect("id").to_owned()).or_default() += 1;
+        }
+    }
+    let lost = events.iter().filter(|e| !counts.contains_key(e["uuid"].as_str().expect("uuid"))).count();
+    let duplicated = counts.values().filter(|n| **n > 1).count();
+    assert_eq!((lost, duplicated, counts.len()), (0, 0, 3000), "lost, duplicated, distinct");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token never reaches the logs");
+}

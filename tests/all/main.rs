@@ -10,4 +10,5 @@ mod catalog;
 mod decode;
 mod differential;
 mod golden;
+mod poll;
 mod properties;

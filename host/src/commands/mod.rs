@@ -2,6 +2,8 @@
 
 mod component;
 mod normalize;
+pub mod poll;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Component(args) => component::run(&args, &cli.runtime),
+        Command::Poll(args) => poll::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Sim(args) => sim::run_sim(&args),
+        Command::Demo(args) => sim::run_demo(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Config(crate::cli::ConfigCommand::Example) => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -1,0 +1,153 @@
+//! `okta-normalizer poll --config FILE`: collects every configured org's System Log into its
+//! sinks, exactly once, until stopped (Ctrl-C) or, with `--once`, until caught up.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use tokio::sync::watch;
+
+use crate::cli::PollArgs;
+use crate::config::{Config, SinkConfig};
+use crate::guest::{EngineConfig, OutputOptions, Runtime};
+use crate::sinks::{FileSink, FileSinkConfig, Sink, StdoutSink};
+use crate::sources::okta_api::{OrgPoller, Stats};
+use crate::store::Store;
+
+pub(super) fn run(args: &PollArgs, runtime: &Runtime) -> Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Stopping after the current page (Ctrl-C).");
+                let _ = stop_tx.send(true);
+            }
+        });
+        let results = poll(config, runtime, args.once, stop_rx, Duration::from_secs(args.status_secs)).await?;
+        let failed: Vec<_> = results.iter().filter_map(|(org, r)| r.as_ref().err().map(|e| (org, e))).collect();
+        for (org, error) in &failed {
+            eprintln!("okta-normalizer: org {org} stopped: {error:#}");
+        }
+        Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}
+
+/// What one org's poll ended with, and its counters.
+pub type OrgResult = (String, Result<Arc<Mutex<Stats>>>);
+
+/// Polls every org of `config` until `stop` (or caught up, with `once`), logging a status line
+/// every `status_every`.
+pub async fn poll(
+    config: Config,
+    runtime: &Runtime,
+    once: bool,
+    stop: watch::Receiver<bool>,
+    status_every: Duration,
+) -> Result<Vec<OrgResult>> {
+    let store = Arc::new(Mutex::new(Store::open(&config.store.path, config.store.uuid_window)?));
+    let mut tasks = Vec::new();
+    let mut all_stats = Vec::new();
+    for org in config.orgs {
+        let name = org.name.clone();
+        let engine_config = EngineConfig {
+            tenant_id: org.tenant().to_owned(),
+            tenant_domain: host_of(&org.url),
+            output: OutputOptions { preserve_original: false, redact_secrets: true },
+        };
+        let normalizer = match runtime.instantiate(&engine_config)? {
+            Ok(n) => n,
+            Err(e) => bail!("org {name}: the normalizer refused its settings: {} ({})", e.message, e.field),
+        };
+        let sinks = org
+            .sinks
+            .iter()
+            .map(|s| -> Result<Box<dyn Sink>> {
+                Ok(match s {
+                    SinkConfig::File { dir, max_bytes, max_age_secs } => Box::new(FileSink::open(FileSinkConfig {
+                        dir: dir.clone(),
+                        prefix: name.clone(),
+                        max_bytes: *max_bytes,
+                        max_age: Duration::from_secs(*max_age_secs),
+                    })?),
+                    SinkConfig::Stdout => Box::new(StdoutSink),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let mut poller = OrgPoller::new(org, normalizer, store.clone(), sinks, stats.clone())?;
+        let stop = stop.clone();
+        all_stats.push((name.clone(), stats.clone()));
+        tasks.push((name, stats, tokio::spawn(async move { poller.run(stop, once).await })));
+    }
+
+    let status = tokio::spawn(status_lines(all_stats, status_every, stop.clone()));
+    let mut results = Vec::new();
+    for (name, stats, task) in tasks {
+        let result = match task.await {
+            Ok(Ok(())) => Ok(stats),
+            Ok(Err(e)) => Err(e),
+            Err(join) => Err(anyhow::anyhow!("the poller task failed: {join}")),
+        };
+        results.push((name, result));
+    }
+    status.abort();
+    Ok(results)
+}
+
+/// A status line per org every `every`.
+async fn status_lines(orgs: Vec<(String, Arc<Mutex<Stats>>)>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for (name, stats) in &orgs {
+            let s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            tracing::info!(
+                org = %name,
+                written = s.written,
+                duplicates_dropped = s.duplicates,
+                failed = s.failed,
+                pages = s.pages,
+                rate_limited = s.rate_limited,
+                lag_secs = s.lag_ms / 1000,
+                caught_up = s.caught_up,
+                "Status."
+            );
+        }
+    }
+}
+
+/// `https://acme.okta.com/...` → `acme.okta.com`.
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next()?.split('@').next_back()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// The path of a config written for the simulator (used by `demo`).
+pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path, interval_secs: u64) -> String {
+    let store: PathBuf = dir.join("okta-normalizer.db");
+    format!(
+        "[store]\npath = {store:?}\n\n[[org]]\nname = \"sim\"\nurl = {base_url:?}\ntenant = \"sim.okta.example.com\"\n\
+         interval_secs = {interval_secs}\ninitial_lookback_hours = 24\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
+         [[org.sinks]]\ntype = \"file\"\ndir = {events:?}\n",
+        events = dir.join("events"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names() {
+        assert_eq!(host_of("https://acme.okta.com").as_deref(), Some("acme.okta.com"));
+        assert_eq!(host_of("http://127.0.0.1:8090/x").as_deref(), Some("127.0.0.1"));
+    }
+}

@@ -1,0 +1,364 @@
+//! Polls an org's System Log (`GET /api/v1/logs`) exactly once into its sinks.
+//!
+//! - Cold start: `since` = now − `initial_lookback_hours`. After that the poller follows and
+//!   persists Okta's `next` link (its opaque `after` cursor), as Okta recommends; a cursor that is
+//!   lost or rejected falls back to `since` = last `published` − `resume_overlap_minutes`, and the
+//!   overlap is dropped by uuid.
+//! - A page shorter than `page_limit` means caught up: wait `interval_secs`, then ask the same
+//!   `next` link again. An empty page never makes the poller spin.
+//! - Per page: normalize in the component, drop uuids already written, write to every sink, make
+//!   the sinks durable, then commit cursor + uuids + sink positions in one store transaction. A
+//!   crash anywhere before the commit rolls the sinks back on restart and fetches the page again.
+//! - Rate limits: see `budget.rs`. 5xx and transport errors back off with jitter. A rejected token
+//!   (401) stops the org with a clear error instead of retrying in a loop.
+
+pub mod budget;
+pub mod link;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use reqwest::StatusCode;
+use tokio::sync::watch;
+
+use crate::config::{OrgConfig, Secret};
+use crate::guest::{BatchOptions, InputFormat, Normalizer, Outcome};
+use crate::sinks::Sink;
+use crate::store::{Commit, Store};
+use budget::Snapshot;
+
+/// Counters a status line and the tests read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub pages: u64,
+    pub events_in: u64,
+    pub written: u64,
+    pub duplicates: u64,
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub retries: u64,
+    /// Milliseconds between the newest `published` written and the moment it was written.
+    pub lag_ms: i64,
+    pub caught_up: bool,
+}
+
+/// One org's poller.
+pub struct OrgPoller {
+    org: OrgConfig,
+    client: reqwest::Client,
+    token: Secret,
+    normalizer: Normalizer,
+    store: Arc<Mutex<Store>>,
+    sinks: Vec<Box<dyn Sink>>,
+    stats: Arc<Mutex<Stats>>,
+    budget: Option<Snapshot>,
+    /// Failed requests in a row, for the backoff.
+    failures: u32,
+    /// Base of the exponential backoff for 5xx and transport errors.
+    retry_base: Duration,
+}
+
+impl std::fmt::Debug for OrgPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgPoller").field("org", &self.org.name).finish_non_exhaustive()
+    }
+}
+
+/// Why one request did not give a page.
+enum Failure {
+    /// Wait this long, then try the same URL again.
+    Retry(Duration, String),
+    /// The stored cursor was rejected: resume from `published`.
+    BadCursor(String),
+    /// Nothing will fix this without a person (a rejected token, missing permission).
+    Fatal(anyhow::Error),
+}
+
+/// The page of events behind one URL.
+struct Page {
+    body: Vec<u8>,
+    next: Option<String>,
+}
+
+impl OrgPoller {
+    pub fn new(
+        org: OrgConfig,
+        normalizer: Normalizer,
+        store: Arc<Mutex<Store>>,
+        sinks: Vec<Box<dyn Sink>>,
+        stats: Arc<Mutex<Stats>>,
+    ) -> Result<OrgPoller> {
+        let token = org.token()?;
+        let retry_base = Duration::from_millis(org.retry_base_ms.max(1));
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("okta-normalizer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("while setting up the HTTP client")?;
+        Ok(OrgPoller { org, client, token, normalizer, store, sinks, stats, budget: None, failures: 0, retry_base })
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Polls until `stop` turns true, or, with `once`, until caught up.
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>, once: bool) -> Result<()> {
+        let name = self.org.name.clone();
+        for sink in &mut self.sinks {
+            let committed = self
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .sink_position(&name, sink.name())?;
+            sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
+        }
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            if let Some(wait) = self.budget.and_then(|b| b.wait_for_headroom(self.org.rate_limit_headroom_percent)) {
+                tracing::debug!(org = %name, wait_secs = wait.as_secs(), "Rate-limit headroom reached; waiting for the window to reset.");
+                if sleep_or_stop(wait, &mut stop).await {
+                    return Ok(());
+                }
+                // The window has reset; the old snapshot no longer applies.
+                self.budget = None;
+            }
+            let url = self.next_url()?;
+            match self.fetch(&url).await {
+                Ok(page) => {
+                    self.failures = 0;
+                    let full = self.process(&url, page)?;
+                    if !full {
+                        self.stats().caught_up = true;
+                        if once {
+                            return Ok(());
+                        }
+                        if sleep_or_stop(self.org.interval(), &mut stop).await {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(Failure::Retry(wait, why)) => {
+                    self.failures += 1;
+                    self.stats().retries += 1;
+                    tracing::warn!(
+                        org = %name,
+                        error = %why,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        attempt = self.failures,
+                        "Request failed; retrying."
+                    );
+                    if sleep_or_stop(wait, &mut stop).await {
+                        return Ok(());
+                    }
+                }
+                Err(Failure::BadCursor(why)) => {
+                    tracing::warn!(org = %name, error = %why, "Okta rejected the stored cursor; resuming from the last published time with an overlap.");
+                    self.store().forget_cursor(&name)?;
+                }
+                Err(Failure::Fatal(error)) => return Err(error.context(format!("org {name}"))),
+            }
+        }
+    }
+
+    /// The URL to ask next: the stored `next` link, or a `since` query.
+    fn next_url(&self) -> Result<String> {
+        let checkpoint = self.store().checkpoint(&self.org.name)?;
+        if let Some(next) = checkpoint.next_url {
+            return Ok(next);
+        }
+        let now = crate::sim::now_ms();
+        let since = match checkpoint.last_published_ms {
+            Some(last) => last - i64::try_from(self.org.resume_overlap_minutes * 60_000).unwrap_or(0),
+            None => now - i64::try_from(self.org.initial_lookback_hours * 3_600_000).unwrap_or(0),
+        };
+        // Okta keeps 90 days; asking further back only risks a 400.
+        let since = since.max(now - 90 * 24 * 3_600_000);
+        Ok(format!(
+            "{}/api/v1/logs?since={}&limit={}",
+            self.org.url.trim_end_matches('/'),
+            crate::sim::format_ms(since).replace(':', "%3A"),
+            self.org.page_limit
+        ))
+    }
+
+    async fn fetch(&mut self, url: &str) -> Result<Page, Failure> {
+        let response = self
+            .client
+            .get(url)
+            .header("authorization", format!("SSWS {}", self.token.expose()))
+            .header("accept", "application/json")
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => return Err(Failure::Retry(self.backoff(), format!("transport error: {}", without_url(&e)))),
+        };
+        let status = response.status();
+        let snapshot = Snapshot::from_headers(response.headers());
+        if snapshot.is_some() {
+            self.budget = snapshot;
+        }
+        if status == StatusCode::OK {
+            let next = link::find(response.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()), "next");
+            let body = response.bytes().await.map_err(|e| Failure::Retry(self.backoff(), without_url(&e)))?;
+            return Ok(Page { body: body.to_vec(), next });
+        }
+        let body = response.text().await.unwrap_or_default();
+        let (code, summary) = okta_error(&body);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                self.stats().rate_limited += 1;
+                let wait = match snapshot {
+                    // A concurrency 429 reports a zero limit and only an estimated reset.
+                    Some(s) if s.limit == 0 => Duration::from_millis(1_000 + fastrand::u64(..4_000)),
+                    Some(s) => s.until_reset() + Duration::from_millis(fastrand::u64(..500)),
+                    None => self.backoff(),
+                };
+                Err(Failure::Retry(wait, format!("rate limited (429 {code})")))
+            }
+            StatusCode::UNAUTHORIZED => Err(Failure::Fatal(anyhow!(
+                "Okta rejected the API token (401 {code}: {summary}); check that the token in the configured \
+                 environment variable or file is current (tokens expire after 30 days unused, and are revoked \
+                 when their admin is deactivated). Not retrying."
+            ))),
+            StatusCode::FORBIDDEN => Err(Failure::Fatal(anyhow!(
+                "Okta refused the request (403 {code}: {summary}); the token's admin needs read access to the System Log. Not retrying."
+            ))),
+            StatusCode::BAD_REQUEST if url.contains("after=") => {
+                Err(Failure::BadCursor(format!("400 {code}: {summary}")))
+            }
+            StatusCode::BAD_REQUEST => Err(Failure::Fatal(anyhow!(
+                "Okta rejected the query (400 {code}: {summary}) for {}",
+                redact_query(url)
+            ))),
+            s if s.is_server_error() => {
+                Err(Failure::Retry(self.backoff(), format!("{} {code}: {summary}", s.as_u16())))
+            }
+            s => Err(Failure::Retry(self.backoff(), format!("unexpected {} {code}: {summary}", s.as_u16()))),
+        }
+    }
+
+    /// 1, 2, 4 … 60 × the retry base, with jitter, growing with consecutive failures.
+    fn backoff(&self) -> Duration {
+        let base = self.retry_base.mul_f64(f64::from(1u32 << self.failures.min(6))).min(self.retry_base * 60);
+        base + self.retry_base.mul_f64(fastrand::f64() * 0.5)
+    }
+
+    /// Normalizes, dedupes, writes and commits one page. Returns whether the page was full
+    /// (so more is waiting).
+    fn process(&mut self, url: &str, page: Page) -> Result<bool> {
+        let name = self.org.name.clone();
+        let ingested = crate::sim::format_ms(crate::sim::now_ms());
+        let options = BatchOptions { format: InputFormat::ApiPage, ingested: Some(ingested) };
+        let result = match self.normalizer.normalize(&page.body, &options)? {
+            Ok(r) => r,
+            Err(e) => bail!("org {name}: Okta sent a page that is not a JSON array ({}: {})", e.code, e.message),
+        };
+        let count = result.outcomes.len();
+        let uuids: Vec<&str> = result
+            .outcomes
+            .iter()
+            .filter_map(|o| match &o.outcome {
+                Outcome::Normalized(n) => n.uuid.as_deref(),
+                Outcome::Failed(_) => None,
+            })
+            .collect();
+        let seen = self.store().already_seen(&name, uuids.iter().copied())?;
+        let mut in_page = HashSet::new();
+        let mut docs = Vec::with_capacity(count);
+        let mut commit = Commit::default();
+        let (mut duplicates, mut failed) = (0u64, 0u64);
+        for o in &result.outcomes {
+            match &o.outcome {
+                Outcome::Normalized(n) => {
+                    if let Some(uuid) = n.uuid.as_deref() {
+                        if seen.contains(uuid) || !in_page.insert(uuid) {
+                            duplicates += 1;
+                            continue;
+                        }
+                        commit.uuids.push((uuid, n.published_ms));
+                    }
+                    commit.last_published_ms = commit.last_published_ms.max(n.published_ms);
+                    docs.push(n.document.as_str());
+                }
+                Outcome::Failed(e) => {
+                    failed += 1;
+                    tracing::warn!(org = %name, code = %e.code, error = %e.message, "An event could not be read; writing it as a pipeline_error document.");
+                    docs.push(e.document.as_str());
+                }
+            }
+        }
+        let mut positions = Vec::new();
+        for sink in &mut self.sinks {
+            sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
+            if let Some(pos) = sink.flush().with_context(|| format!("org {name}: sink {}", sink.name()))? {
+                positions.push((sink.name().to_owned(), pos));
+            }
+        }
+        commit.sinks = positions.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+        let next = page.next.unwrap_or_else(|| url.to_owned());
+        commit.next_url = Some(&next);
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).commit(&name, &commit)?;
+
+        let mut stats = self.stats();
+        stats.pages += 1;
+        stats.events_in += u64::try_from(count).unwrap_or(u64::MAX);
+        stats.written += u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
+        stats.failed += failed;
+        stats.duplicates += duplicates;
+        if let Some(last) = commit.last_published_ms {
+            stats.lag_ms = crate::sim::now_ms() - last;
+        }
+        Ok(count >= usize::try_from(self.org.page_limit).unwrap_or(usize::MAX))
+    }
+}
+
+/// Sleeps, or returns `true` early if `stop` turns true.
+async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let sleep = tokio::time::sleep_until((Instant::now() + duration).into());
+    tokio::pin!(sleep);
+    let stopped = tokio::select! {
+        () = &mut sleep => false,
+        r = stop.wait_for(|s| *s) => r.is_ok(),
+    };
+    if stopped {
+        return true;
+    }
+    if !sleep.is_elapsed() {
+        // Nobody can stop us any more (the sender is gone): just sleep.
+        sleep.await;
+    }
+    *stop.borrow()
+}
+
+/// Okta's `errorCode` and `errorSummary`, or placeholders.
+fn okta_error(body: &str) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let code = v["errorCode"].as_str().unwrap_or("no error code").to_owned();
+    let summary = v["errorSummary"].as_str().unwrap_or("no error summary").to_owned();
+    (code, summary)
+}
+
+/// A reqwest error without its URL (URLs are safe, but keep messages short).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<url>");
+    }
+    msg
+}
+
+/// The URL without its query, for messages.
+fn redact_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
