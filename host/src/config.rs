@@ -91,6 +91,19 @@ pub enum SinkConfig {
     },
     /// Standard output (at-least-once across crashes: printed lines cannot be taken back).
     Stdout,
+    /// Elasticsearch or OpenSearch `_bulk`, `create` with `_id` = the Okta uuid.
+    Opensearch {
+        /// The cluster, `https://search.example.com:9200`.
+        url: String,
+        /// The index (or data stream) to write to.
+        #[serde(default = "default_index")]
+        index: String,
+        /// HTTP Basic user, with the password in `password_env`.
+        username: Option<String>,
+        password_env: Option<String>,
+        /// Where documents the index rejects (400) are kept, one JSON line each.
+        dead_letter: PathBuf,
+    },
 }
 
 fn default_lookback_hours() -> u64 {
@@ -107,6 +120,9 @@ fn default_headroom() -> u8 {
 }
 fn default_overlap_minutes() -> u64 {
     5
+}
+fn default_index() -> String {
+    "logs-okta.system-default".into()
 }
 fn default_retry_base_ms() -> u64 {
     1000
@@ -132,6 +148,12 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Reads a secret from an environment variable.
+    pub fn from_env(var: &str) -> Result<Secret> {
+        let value = std::env::var(var).with_context(|| format!("the environment variable {var} is not set"))?;
+        Ok(Secret(value.trim().to_owned()))
     }
 }
 
@@ -244,6 +266,14 @@ max_age_secs = 3600
 
 # [[org.sinks]]
 # type = "stdout"
+
+# [[org.sinks]]
+# type = "opensearch"               # _bulk create with _id = uuid: replays never duplicate
+# url = "https://search.example.com:9200"
+# index = "logs-okta.system-default"
+# username = "okta-writer"
+# password_env = "OPENSEARCH_PASSWORD"
+# dead_letter = "okta-dead-letter.ndjson"   # documents the index rejects
 "#;
 
 #[cfg(test)]

@@ -10,5 +10,6 @@ mod catalog;
 mod decode;
 mod differential;
 mod golden;
+mod opensearch;
 mod poll;
 mod properties;

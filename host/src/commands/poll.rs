@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::cli::PollArgs;
 use crate::config::{Config, SinkConfig};
 use crate::guest::{EngineConfig, OutputOptions, Runtime};
-use crate::sinks::{FileSink, FileSinkConfig, Sink, StdoutSink};
+use crate::sinks::{FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
 use crate::sources::okta_api::{OrgPoller, Stats};
 use crate::store::Store;
 
@@ -65,15 +65,32 @@ pub async fn poll(
         let sinks = org
             .sinks
             .iter()
-            .map(|s| -> Result<Box<dyn Sink>> {
+            .map(|s| -> Result<Sink> {
                 Ok(match s {
-                    SinkConfig::File { dir, max_bytes, max_age_secs } => Box::new(FileSink::open(FileSinkConfig {
+                    SinkConfig::File { dir, max_bytes, max_age_secs } => Sink::File(FileSink::open(FileSinkConfig {
                         dir: dir.clone(),
                         prefix: name.clone(),
                         max_bytes: *max_bytes,
                         max_age: Duration::from_secs(*max_age_secs),
                     })?),
-                    SinkConfig::Stdout => Box::new(StdoutSink),
+                    SinkConfig::Stdout => Sink::Stdout(StdoutSink),
+                    SinkConfig::Opensearch { url, index, username, password_env, dead_letter } => {
+                        let basic_auth = match (username, password_env) {
+                            (Some(user), Some(var)) => Some((user.clone(), crate::config::Secret::from_env(var)?)),
+                            (None, None) => None,
+                            _ => {
+                                bail!("org {name}: an opensearch sink needs both username and password_env, or neither")
+                            }
+                        };
+                        Sink::OpenSearch(OpenSearchSink::new(OpenSearchSinkConfig {
+                            url: url.clone(),
+                            index: index.clone(),
+                            basic_auth,
+                            dead_letter: dead_letter.clone(),
+                            max_attempts: 6,
+                            retry_base: Duration::from_millis(org.retry_base_ms.max(1)),
+                        })?)
+                    }
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use super::Sink;
+use super::Doc;
 use crate::store::SinkPosition;
 
 #[derive(Debug, Clone)]
@@ -71,20 +71,20 @@ impl FileSink {
     }
 }
 
-impl Sink for FileSink {
-    fn name(&self) -> &str {
+impl FileSink {
+    pub fn name(&self) -> &str {
         &self.name
     }
 
-    fn write(&mut self, docs: &[&str]) -> Result<()> {
+    pub fn write(&mut self, docs: &[Doc<'_>]) -> Result<()> {
         for doc in docs {
-            self.buffer.extend_from_slice(doc.as_bytes());
+            self.buffer.extend_from_slice(doc.json.as_bytes());
             self.buffer.push(b'\n');
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<Option<SinkPosition>> {
+    pub fn flush(&mut self) -> Result<Option<SinkPosition>> {
         if !self.buffer.is_empty() {
             let path = self.active_path();
             self.file.write_all(&self.buffer).with_context(|| format!("while writing {}", path.display()))?;
@@ -98,7 +98,7 @@ impl Sink for FileSink {
         Ok(Some(SinkPosition { generation: self.generation, len: self.len }))
     }
 
-    fn recover(&mut self, committed: Option<SinkPosition>) -> Result<()> {
+    pub fn recover(&mut self, committed: Option<SinkPosition>) -> Result<()> {
         let committed = committed.unwrap_or(SinkPosition { generation: 1, len: 0 });
         for generation in generations(&self.config.dir, &self.config.prefix)? {
             if generation > committed.generation {
@@ -153,6 +153,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn doc(json: &str) -> Doc<'_> {
+        Doc { id: None, json }
+    }
+
     fn sink(dir: &Path, max_bytes: u64) -> FileSink {
         FileSink::open(FileSinkConfig {
             dir: dir.to_path_buf(),
@@ -168,10 +172,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("okta-file-sink-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut s = sink(&dir, 10);
-        s.write(&["{\"a\":1}"]).expect("writes");
+        s.write(&[doc("{\"a\":1}")]).expect("writes");
         let committed = s.flush().expect("flushes").expect("a position");
         assert_eq!(committed, SinkPosition { generation: 1, len: 8 });
-        s.write(&["{\"b\":22}", "{\"c\":3}"]).expect("writes");
+        s.write(&[doc("{\"b\":22}"), doc("{\"c\":3}")]).expect("writes");
         let after = s.flush().expect("flushes").expect("a position");
         assert_eq!(after.generation, 2, "over max_bytes: rotated");
         // A crash before `after` was committed: recovery returns to `committed`.

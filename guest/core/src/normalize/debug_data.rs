@@ -37,6 +37,11 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// `okta.debug_context.debug_data.flattened`: the whole debugData map as Okta sent it, sorted by
 /// key, without empty values and with secrets redacted. Written straight from the event.
+///
+/// Every value is written as a string (objects and numbers as their JSON text): Okta sends some
+/// keys sometimes as a string and sometimes as an object (`logOnlySecurityData`), and one field
+/// with two types is rejected by a search index's dynamic mapping. The parsed forms live beside
+/// it (`log_only_security_data`, `behaviors`, `tunnels`, ...).
 #[derive(Debug, Clone, Default)]
 pub struct Flattened<'a> {
     entries: &'a [(Cow<'a, str>, Loose<'a>)],
@@ -65,7 +70,7 @@ impl WriteJson for Flattened<'_> {
             } else {
                 match value {
                     Loose::Str(s) => write_str(out, s),
-                    Loose::Json(v) => v.write_json(out),
+                    Loose::Json(v) => write_str(out, &v.to_string()),
                 }
             }
         }

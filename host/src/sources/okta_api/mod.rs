@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::config::{OrgConfig, Secret};
 use crate::guest::{BatchOptions, InputFormat, Normalizer, Outcome};
-use crate::sinks::Sink;
+use crate::sinks::{Doc, Sink};
 use crate::store::{Commit, Store};
 use budget::Snapshot;
 
@@ -51,7 +51,7 @@ pub struct OrgPoller {
     token: Secret,
     normalizer: Normalizer,
     store: Arc<Mutex<Store>>,
-    sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Sink>,
     stats: Arc<Mutex<Stats>>,
     budget: Option<Snapshot>,
     /// Failed requests in a row, for the backoff.
@@ -87,7 +87,7 @@ impl OrgPoller {
         org: OrgConfig,
         normalizer: Normalizer,
         store: Arc<Mutex<Store>>,
-        sinks: Vec<Box<dyn Sink>>,
+        sinks: Vec<Sink>,
         stats: Arc<Mutex<Stats>>,
     ) -> Result<OrgPoller> {
         let token = org.token()?;
@@ -136,7 +136,7 @@ impl OrgPoller {
             match self.fetch(&url).await {
                 Ok(page) => {
                     self.failures = 0;
-                    let full = self.process(&url, page)?;
+                    let full = self.process(&url, page).await?;
                     if !full {
                         self.stats().caught_up = true;
                         if once {
@@ -256,7 +256,7 @@ impl OrgPoller {
 
     /// Normalizes, dedupes, writes and commits one page. Returns whether the page was full
     /// (so more is waiting).
-    fn process(&mut self, url: &str, page: Page) -> Result<bool> {
+    async fn process(&mut self, url: &str, page: Page) -> Result<bool> {
         let name = self.org.name.clone();
         let ingested = crate::sim::format_ms(crate::sim::now_ms());
         let options = BatchOptions { format: InputFormat::ApiPage, ingested: Some(ingested) };
@@ -289,19 +289,19 @@ impl OrgPoller {
                         commit.uuids.push((uuid, n.published_ms));
                     }
                     commit.last_published_ms = commit.last_published_ms.max(n.published_ms);
-                    docs.push(n.document.as_str());
+                    docs.push(Doc { id: n.uuid.as_deref(), json: &n.document });
                 }
                 Outcome::Failed(e) => {
                     failed += 1;
                     tracing::warn!(org = %name, code = %e.code, error = %e.message, "An event could not be read; writing it as a pipeline_error document.");
-                    docs.push(e.document.as_str());
+                    docs.push(Doc { id: None, json: &e.document });
                 }
             }
         }
         let mut positions = Vec::new();
         for sink in &mut self.sinks {
             sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
-            if let Some(pos) = sink.flush().with_context(|| format!("org {name}: sink {}", sink.name()))? {
+            if let Some(pos) = sink.flush().await.with_context(|| format!("org {name}: sink {}", sink.name()))? {
                 positions.push((sink.name().to_owned(), pos));
             }
         }
