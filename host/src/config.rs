@@ -15,8 +15,17 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(rename = "org")]
     pub orgs: Vec<OrgConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where Prometheus metrics are served (`/metrics`), for example `127.0.0.1:9464`; off when unset.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +68,9 @@ pub struct OrgConfig {
     /// Minutes of overlap when resuming from `published` because the cursor was lost.
     #[serde(default = "default_overlap_minutes")]
     pub resume_overlap_minutes: u64,
+    /// Warn (and set `okta_normalizer_healthy` to 0) when the org delivers no event for this long.
+    #[serde(default = "default_no_events_hours")]
+    pub no_events_alert_hours: u64,
     /// Base of the backoff after a 5xx or a network error, in milliseconds (it doubles up to 60×).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
@@ -120,6 +132,9 @@ fn default_headroom() -> u8 {
 }
 fn default_overlap_minutes() -> u64 {
     5
+}
+fn default_no_events_hours() -> u64 {
+    24
 }
 fn default_index() -> String {
     "logs-okta.system-default".into()
@@ -245,6 +260,9 @@ pub const EXAMPLE: &str = r#"# okta-normalizer poll configuration.
 path = "okta-normalizer.db"
 uuid_window = 100000
 
+[metrics]
+listen = "127.0.0.1:9464"           # Prometheus metrics at /metrics; remove to turn off
+
 [[org]]
 name = "acme"                       # used as organization.id and in file names
 url = "https://acme.okta.com"
@@ -253,6 +271,7 @@ interval_secs = 60                  # between polls once caught up
 page_limit = 1000                   # events per page (Okta's maximum)
 rate_limit_headroom_percent = 10    # left for the org's other API clients
 resume_overlap_minutes = 5          # overlap when the stored cursor is lost
+no_events_alert_hours = 24          # warn when the org delivers nothing for this long
 
 [org.auth]
 type = "ssws"

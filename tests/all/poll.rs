@@ -40,10 +40,14 @@ fn test_dir(name: &str) -> PathBuf {
 }
 
 fn write_config(dir: &Path, sim: &SimHandle, page_limit: u32) -> Config {
+    write_config_with(dir, sim, page_limit, "")
+}
+
+fn write_config_with(dir: &Path, sim: &SimHandle, page_limit: u32, top: &str) -> Config {
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
     let text = format!(
-        "[store]\npath = {store:?}\n\n[[org]]\nname = \"acme\"\nurl = {url:?}\npage_limit = {page_limit}\ninterval_secs = 1\n\
+        "{top}[store]\npath = {store:?}\n\n[[org]]\nname = \"acme\"\nurl = {url:?}\npage_limit = {page_limit}\ninterval_secs = 1\n\
          retry_base_ms = 20\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n[[org.sinks]]\ntype = \"file\"\n\
          dir = {events:?}\nmax_bytes = 200000\n",
         store = dir.join("store.db"),
@@ -174,4 +178,21 @@ impl CloneCounts for okta_normalizer_host::sources::okta_api::Stats {
     fn clone_counts(&self) -> (u64, u64) {
         (self.written, self.duplicates)
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_what_happened() {
+    let sim =
+        Simulator::start(sim_config(Chaos::default()), "127.0.0.1:0".parse().expect("addr")).await.expect("starts");
+    let dir = test_dir("metrics");
+    sim.push(&events(120, 5, "m"), Duration::ZERO);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let config = write_config_with(&dir, &sim, 1000, &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n"));
+    poll_once(config).await[0].1.as_ref().expect("poll");
+    let body =
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.expect("scrape").text().await.expect("text");
+    assert!(body.contains("okta_normalizer_events_written_total{org=\"acme\"} 120"), "{body}");
+    assert!(body.contains("okta_normalizer_requests_total{org=\"acme\",status=\"200\"}"), "{body}");
+    assert!(body.contains("okta_normalizer_healthy{org=\"acme\"} 1"), "{body}");
+    assert!(body.contains("okta_normalizer_rate_limit_remaining{org=\"acme\"}"), "{body}");
 }

@@ -15,6 +15,7 @@ use crate::guest::{EngineConfig, OutputOptions, Runtime};
 use crate::sinks::{FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
 use crate::sources::okta_api::{OrgPoller, Stats};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 pub(super) fn run(args: &PollArgs, runtime: &Runtime) -> Result<ExitCode> {
     let config = Config::load(&args.config)?;
@@ -49,6 +50,11 @@ pub async fn poll(
     status_every: Duration,
 ) -> Result<Vec<OrgResult>> {
     let store = Arc::new(Mutex::new(Store::open(&config.store.path, config.store.uuid_window)?));
+    let metrics = Metrics::new();
+    if let Some(addr) = config.metrics.listen {
+        let bound = crate::telemetry::serve(metrics.clone(), addr).await?;
+        tracing::info!(address = %bound, "Serving Prometheus metrics at /metrics.");
+    }
     let mut tasks = Vec::new();
     let mut all_stats = Vec::new();
     for org in config.orgs {
@@ -95,7 +101,7 @@ pub async fn poll(
             })
             .collect::<Result<Vec<_>>>()?;
         let stats = Arc::new(Mutex::new(Stats::default()));
-        let mut poller = OrgPoller::new(org, normalizer, store.clone(), sinks, stats.clone())?;
+        let mut poller = OrgPoller::new(org, normalizer, store.clone(), sinks, stats.clone(), metrics.clone())?;
         let stop = stop.clone();
         all_stats.push((name.clone(), stats.clone()));
         tasks.push((name, stats, tokio::spawn(async move { poller.run(stop, once).await })));
@@ -115,27 +121,56 @@ pub async fn poll(
     Ok(results)
 }
 
-/// A status line per org every `every`.
+/// Progress: in a terminal, a live line per org (indicatif); otherwise a status log line per org
+/// every `every`.
 async fn status_lines(orgs: Vec<(String, Arc<Mutex<Stats>>)>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bars = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}").expect("a valid template");
+    let lines: Vec<indicatif::ProgressBar> = if terminal {
+        orgs.iter()
+            .map(|(name, _)| {
+                bars.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()).with_prefix(name.clone()))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let tick = if terminal { Duration::from_millis(200) } else { every };
     loop {
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => break,
         }
-        for (name, stats) in &orgs {
+        for (i, (name, stats)) in orgs.iter().enumerate() {
             let s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            tracing::info!(
-                org = %name,
-                written = s.written,
-                duplicates_dropped = s.duplicates,
-                failed = s.failed,
-                pages = s.pages,
-                rate_limited = s.rate_limited,
-                lag_secs = s.lag_ms / 1000,
-                caught_up = s.caught_up,
-                "Status."
-            );
+            if let Some(bar) = lines.get(i) {
+                bar.set_message(format!(
+                    "{} events written, {} duplicates dropped, {} pages, lag {} s{}",
+                    s.written,
+                    s.duplicates,
+                    s.pages,
+                    s.lag_ms / 1000,
+                    if s.caught_up { ", caught up" } else { ", backfilling" }
+                ));
+                bar.tick();
+            } else {
+                tracing::info!(
+                    org = %name,
+                    written = s.written,
+                    duplicates_dropped = s.duplicates,
+                    failed = s.failed,
+                    pages = s.pages,
+                    rate_limited = s.rate_limited,
+                    lag_secs = s.lag_ms / 1000,
+                    caught_up = s.caught_up,
+                    "Status."
+                );
+            }
         }
+    }
+    for bar in lines {
+        bar.finish();
     }
 }
 

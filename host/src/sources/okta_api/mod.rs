@@ -27,6 +27,7 @@ use crate::config::{OrgConfig, Secret};
 use crate::guest::{BatchOptions, InputFormat, Normalizer, Outcome};
 use crate::sinks::{Doc, Sink};
 use crate::store::{Commit, Store};
+use crate::telemetry::{Health, HealthChange, Metrics, OrgLabel, RequestLabel};
 use budget::Snapshot;
 
 /// Counters a status line and the tests read.
@@ -56,6 +57,9 @@ pub struct OrgPoller {
     budget: Option<Snapshot>,
     /// Failed requests in a row, for the backoff.
     failures: u32,
+    metrics: Arc<Metrics>,
+    label: OrgLabel,
+    health: Health,
     /// Base of the exponential backoff for 5xx and transport errors.
     retry_base: Duration,
 }
@@ -89,6 +93,7 @@ impl OrgPoller {
         store: Arc<Mutex<Store>>,
         sinks: Vec<Sink>,
         stats: Arc<Mutex<Stats>>,
+        metrics: Arc<Metrics>,
     ) -> Result<OrgPoller> {
         let token = org.token()?;
         let retry_base = Duration::from_millis(org.retry_base_ms.max(1));
@@ -98,7 +103,24 @@ impl OrgPoller {
             .user_agent(concat!("okta-normalizer/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("while setting up the HTTP client")?;
-        Ok(OrgPoller { org, client, token, normalizer, store, sinks, stats, budget: None, failures: 0, retry_base })
+        let label = Metrics::org(&org.name);
+        metrics.healthy.get_or_create(&label).set(1);
+        let health = Health::new(org.no_events_alert_hours, crate::sim::now_ms());
+        Ok(OrgPoller {
+            org,
+            client,
+            token,
+            normalizer,
+            store,
+            sinks,
+            stats,
+            budget: None,
+            failures: 0,
+            metrics,
+            label,
+            health,
+            retry_base,
+        })
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -131,6 +153,14 @@ impl OrgPoller {
                 }
                 // The window has reset; the old snapshot no longer applies.
                 self.budget = None;
+            }
+            if let Some(HealthChange::Silent(hours)) = self.health.check(crate::sim::now_ms()) {
+                self.metrics.healthy.get_or_create(&self.label).set(0);
+                tracing::warn!(
+                    org = %name,
+                    hours,
+                    "No events from this org for {hours} h; check that the token still has access and that the org is active."
+                );
             }
             let url = self.next_url()?;
             match self.fetch(&url).await {
@@ -204,8 +234,16 @@ impl OrgPoller {
             Err(e) => return Err(Failure::Retry(self.backoff(), format!("transport error: {}", without_url(&e)))),
         };
         let status = response.status();
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabel { org: self.org.name.clone(), status: status.as_u16() })
+            .inc();
         let snapshot = Snapshot::from_headers(response.headers());
-        if snapshot.is_some() {
+        if let Some(s) = snapshot {
+            self.metrics
+                .rate_limit_remaining
+                .get_or_create(&self.label)
+                .set(i64::try_from(s.remaining).unwrap_or(i64::MAX));
             self.budget = snapshot;
         }
         if status == StatusCode::OK {
@@ -310,14 +348,27 @@ impl OrgPoller {
         commit.next_url = Some(&next);
         self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).commit(&name, &commit)?;
 
+        let written = u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
+        let now = crate::sim::now_ms();
+        self.metrics.events_in.get_or_create(&self.label).inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+        self.metrics.events_written.get_or_create(&self.label).inc_by(written);
+        self.metrics.events_duplicate.get_or_create(&self.label).inc_by(duplicates);
+        self.metrics.events_failed.get_or_create(&self.label).inc_by(failed);
+        if count > 0 && self.health.saw_events(now) == Some(HealthChange::Recovered) {
+            self.metrics.healthy.get_or_create(&self.label).set(1);
+            tracing::info!(org = %name, "Events are arriving again.");
+        }
+        if let Some(last) = commit.last_published_ms {
+            self.metrics.lag_seconds.get_or_create(&self.label).set((now - last) / 1000);
+        }
         let mut stats = self.stats();
         stats.pages += 1;
         stats.events_in += u64::try_from(count).unwrap_or(u64::MAX);
-        stats.written += u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
+        stats.written += written;
         stats.failed += failed;
         stats.duplicates += duplicates;
         if let Some(last) = commit.last_published_ms {
-            stats.lag_ms = crate::sim::now_ms() - last;
+            stats.lag_ms = now - last;
         }
         Ok(count >= usize::try_from(self.org.page_limit).unwrap_or(usize::MAX))
     }
