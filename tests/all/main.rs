@@ -13,3 +13,4 @@ mod golden;
 mod opensearch;
 mod poll;
 mod properties;
+mod sim;

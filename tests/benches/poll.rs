@@ -1,0 +1,173 @@
+//! Poller benchmark: sim → poller → component → file sink, in one process.
+//!
+//! Run: `cargo bench -p okta-normalizer-tests --bench poll` (`-- --rate-seconds N` sets the length
+//! of the rate-limit run, default 150; `-- --events N` the size of the throughput run, default
+//! 1,000,000).
+//! 1. Request rate at Okta's Workforce limit (120 requests/min, 50 % per token = 60/min), with
+//!    full pages, the default 10 % headroom: requests per minute in steady state, and 429s.
+//! 2. Throughput with the limit out of the way: events per second end to end, and the growth of
+//!    resident memory between 100k and the last event written (the simulator's own storage is
+//!    allocated before polling starts, so the growth is the poller's).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use okta_normalizer_host::commands::poll::poll;
+use okta_normalizer_host::config::Config;
+use okta_normalizer_host::sim::{OrgType, SimConfig, SimHandle, Simulator, TokenStatus};
+use okta_normalizer_tests::{golden_inputs, root, runtime};
+use serde_json::Value;
+use tokio::sync::watch;
+
+const TOKEN: &str = "00bench-token";
+
+fn arg(name: &str, default: u64) -> u64 {
+    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Pushes `n` events made from the golden fixtures, in chunks, published over the last hour.
+fn fill(sim: &SimHandle, n: u64) {
+    let templates: Vec<Value> = golden_inputs().iter().map(|(_, b)| serde_json::from_slice(b).expect("json")).collect();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut chunk = Vec::with_capacity(10_000);
+    for i in 0..n {
+        let mut e = templates[usize::try_from(i).expect("fits") % templates.len()].clone();
+        e["uuid"] = format!("bench-{i:08}").into();
+        let published = now - 3_600_000 + i64::try_from(i * 3_000_000 / n.max(1)).expect("fits");
+        e["published"] = jiff::Timestamp::from_millisecond(published).expect("valid").to_string().into();
+        chunk.push(e);
+        if chunk.len() == 10_000 {
+            sim.push(&chunk, Duration::ZERO);
+            chunk.clear();
+        }
+    }
+    sim.push(&chunk, Duration::ZERO);
+}
+
+fn config(name: &str, sim: &SimHandle, page_limit: u32) -> Config {
+    let dir = root().join("target/bench-poll").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("token"), TOKEN).expect("token");
+    let text = format!(
+        "[store]\npath = {:?}\n\n[[org]]\nname = \"bench\"\nurl = {:?}\npage_limit = {page_limit}\ninterval_secs = 1\n\n\
+         [org.auth]\ntype = \"ssws\"\ntoken_file = {:?}\n\n[[org.sinks]]\ntype = \"file\"\ndir = {:?}\nmax_bytes = 268435456\n",
+        dir.join("store.db"),
+        sim.base_url(),
+        dir.join("token"),
+        dir.join("events"),
+    );
+    std::fs::write(dir.join("poll.toml"), text).expect("config");
+    Config::load(&dir.join("poll.toml")).expect("valid")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rate_seconds = arg("--rate-seconds", 150);
+    let events = arg("--events", 1_000_000);
+
+    // 1. Request rate at the Workforce limit.
+    let sim = Simulator::start(
+        SimConfig {
+            org_type: OrgType::Workforce,
+            tokens: vec![(TOKEN.into(), TokenStatus::Valid)],
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("sim");
+    fill(&sim, 200_000);
+    let (tx, rx) = watch::channel(false);
+    let counts: Arc<Mutex<Vec<(f64, u64, u64)>>> = Arc::default();
+    let sampler = {
+        let counts = counts.clone();
+        let sim = Arc::new(sim);
+        let s = sim.clone();
+        let started = Instant::now();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let (requests, rejected) = s.request_counts();
+                counts.lock().expect("lock").push((started.elapsed().as_secs_f64(), requests, rejected));
+            }
+        });
+        sim
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(rate_seconds)).await;
+        let _ = tx.send(true);
+    });
+    poll(config("rate", &sampler, 10), runtime(), false, rx, Duration::from_secs(3600)).await.expect("poll");
+    let samples = counts.lock().expect("lock").clone();
+    // Steady state: after the first minute (the first window may start part-way).
+    let first = samples.iter().find(|(t, ..)| *t >= 60.0).copied().unwrap_or_default();
+    let last = samples.last().copied().unwrap_or_default();
+    let minutes = (last.0 - first.0) / 60.0;
+    let per_minute = (last.1 - first.1) as f64 / minutes.max(1e-9);
+    println!(
+        "1. rate limit: Workforce 120/min at a 50 % share = 60 requests/min allowed; 10 % headroom keeps 6 for other clients"
+    );
+    println!(
+        "   steady state over {:.1} min: {per_minute:.1} requests/min = {:.1} % of the 60 allowed, {:.1} % of the 54 left after headroom; 429s in steady state: {}",
+        minutes,
+        per_minute / 60.0 * 100.0,
+        per_minute / 54.0 * 100.0,
+        last.2 - first.2
+    );
+
+    // 2. Throughput and memory, with the limit out of the way.
+    let sim = Simulator::start(
+        SimConfig { principal_share: 1000.0, tokens: vec![(TOKEN.into(), TokenStatus::Valid)], ..SimConfig::default() },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("sim");
+    fill(&sim, events);
+    let (tx, rx) = watch::channel(false);
+    let rss_at_100k: Arc<Mutex<Option<f64>>> = Arc::default();
+    let written_dir = root().join("target/bench-poll/throughput/events");
+    let watcher = {
+        let rss_at_100k = rss_at_100k.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let bytes: u64 = std::fs::read_dir(&written_dir)
+                    .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+                    .unwrap_or(0);
+                // About 3.7 KB of ECS per event.
+                if bytes > 100_000 * 3_700 && rss_at_100k.lock().expect("lock").is_none() {
+                    *rss_at_100k.lock().expect("lock") = Some(rss_mb());
+                }
+            }
+        })
+    };
+    let before = rss_mb();
+    let start = Instant::now();
+    let results =
+        poll(config("throughput", &sim, 1000), runtime(), true, rx, Duration::from_secs(3600)).await.expect("poll");
+    let elapsed = start.elapsed().as_secs_f64();
+    let rss_end = rss_mb();
+    watcher.abort();
+    let _ = tx.send(true);
+    let written = results[0].1.as_ref().expect("poll succeeded").lock().expect("stats").written;
+    println!(
+        "2. throughput: {written} events in {elapsed:.1} s = {:.0} events/s end to end (sim → poller → component → file)",
+        written as f64 / elapsed
+    );
+    let at_100k = rss_at_100k.lock().expect("lock").unwrap_or(rss_end);
+    println!(
+        "   resident memory: {before:.0} MB before polling (mostly the simulator's {events} events), {at_100k:.0} MB at 100k written, {rss_end:.0} MB at {written}: {:+.1} % from 100k to the end",
+        (rss_end - at_100k) / at_100k * 100.0
+    );
+    drop(sampler);
+}
