@@ -182,7 +182,7 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_owned())
 }
 
-/// The path of a config written for the simulator (used by `demo`).
+/// The text of a config that polls the simulator at `base_url` into `dir` (used by `demo`).
 pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path, interval_secs: u64) -> String {
     let store: PathBuf = dir.join("okta-normalizer.db");
     format!(

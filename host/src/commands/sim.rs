@@ -61,11 +61,12 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
         );
         let config = Config::load(&config_path)?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let sim = std::sync::Arc::new(sim);
         let live = tokio::spawn({
-            let sim_events = SimPusher(std::sync::Arc::new(sim));
+            let sim = sim.clone();
             async move {
                 let mut generator = Generator::new(8, "sim.okta.example.com");
-                live_activity(&sim_events.0, &mut generator, 120).await;
+                live_activity(&sim, &mut generator, 120).await;
             }
         });
         let seconds = args.seconds;
@@ -98,9 +99,6 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
         Ok(code)
     })
 }
-
-/// Keeps a shared handle alive inside a task.
-struct SimPusher(std::sync::Arc<SimHandle>);
 
 async fn start(addr: SocketAddr, org_type: crate::sim::OrgType, token: &str) -> Result<SimHandle> {
     let config = SimConfig {
