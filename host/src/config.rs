@@ -88,6 +88,38 @@ pub enum AuthConfig {
         /// Or a file holding it (its first line).
         token_file: Option<PathBuf>,
     },
+    /// An OAuth 2.0 service app: client credentials with a private_key_jwt client assertion
+    /// (see `crate::auth`).
+    PrivateKeyJwt {
+        client_id: String,
+        /// The environment variable holding the private key (PEM or JWK JSON).
+        key_env: Option<String>,
+        /// Or a file holding it.
+        key_file: Option<PathBuf>,
+        /// The key's ID on the app; needed when the app has more than one key.
+        kid: Option<String>,
+        #[serde(default = "default_scopes")]
+        scopes: Vec<String>,
+        /// DPoP-bound tokens (Okta requires them by default for new API Services apps).
+        #[serde(default)]
+        dpop: bool,
+    },
+    /// An OIN API service integration: client credentials with the client secret (HTTP Basic).
+    Oin {
+        client_id: String,
+        /// The environment variable holding the client secret.
+        secret_env: Option<String>,
+        /// Or a file holding it.
+        secret_file: Option<PathBuf>,
+        #[serde(default = "default_scopes")]
+        scopes: Vec<String>,
+        #[serde(default)]
+        dpop: bool,
+    },
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["okta.logs.read".to_owned()]
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +249,7 @@ impl Config {
                     bail!("org {}: auth has both token_env and token_file; keep one", org.name)
                 }
                 AuthConfig::Ssws { .. } => {}
+                oauth => crate::auth::validate(oauth).map_err(|e| anyhow::anyhow!("org {}: {e}", org.name))?,
             }
         }
         Ok(())
@@ -246,7 +279,7 @@ impl OrgConfig {
                     .with_context(|| format!("org {}: while reading auth.token_file {}", self.name, path.display()))?;
                 Ok(Secret(text.lines().next().unwrap_or("").trim().to_owned()))
             }
-            AuthConfig::Ssws { .. } => bail!("org {}: no token source", self.name),
+            _ => bail!("org {}: no API token source (auth.type is not ssws)", self.name),
         }
     }
 }
@@ -276,6 +309,18 @@ no_events_alert_hours = 24          # warn when the org delivers nothing for thi
 [org.auth]
 type = "ssws"
 token_env = "OKTA_API_TOKEN"        # or: token_file = "/run/secrets/okta-token"
+# Or an OAuth 2.0 service app (API Services) and its private key, PEM or JWK:
+# type = "private_key_jwt"
+# client_id = "0oa1b2c3d4e5f6g7h8i9"
+# key_file = "/run/secrets/okta-key.pem"   # or: key_env = "OKTA_PRIVATE_KEY"
+# kid = "my-key-id"                        # needed when the app has more than one key
+# scopes = ["okta.logs.read"]
+# dpop = true                              # Okta requires DPoP for new apps by default
+# Or an OIN API service integration:
+# type = "oin"
+# client_id = "0oa1b2c3d4e5f6g7h8i9"
+# secret_env = "OKTA_CLIENT_SECRET"        # or: secret_file = "/run/secrets/okta-client-secret"
+# scopes = ["okta.logs.read"]
 
 [[org.sinks]]
 type = "file"                       # rotating NDJSON: <dir>/<org>-<generation>.ndjson

@@ -10,6 +10,7 @@ mod catalog;
 mod decode;
 mod differential;
 mod golden;
+mod oauth;
 mod opensearch;
 mod poll;
 mod properties;

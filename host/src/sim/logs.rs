@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Query, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::ratelimit::Snapshot;
-use super::{State, Stored, TokenStatus, lock, now_ms, okta_error, parse_ms};
+use super::{State, Stored, lock, now_ms, okta_error, parse_ms};
 
 const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 100;
@@ -25,6 +25,7 @@ const SINCE_MAX_AGE_MS: i64 = 180 * 24 * 3600 * 1000;
 pub(super) async fn get_logs(
     AxumState(state): AxumState<Arc<Mutex<State>>>,
     headers: HeaderMap,
+    uri: Uri,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     let latency = {
@@ -36,7 +37,7 @@ pub(super) async fn get_logs(
         tokio::time::sleep(latency).await;
     }
     let mut s = lock(&state);
-    let response = answer(&mut s, &headers, &params);
+    let response = answer(&mut s, &headers, uri.path(), &params);
     s.in_flight -= 1;
     if response.status() == StatusCode::TOO_MANY_REQUESTS {
         s.rejected_429 += 1;
@@ -44,7 +45,7 @@ pub(super) async fn get_logs(
     response
 }
 
-fn answer(s: &mut State, headers: &HeaderMap, params: &[(String, String)]) -> Response {
+fn answer(s: &mut State, headers: &HeaderMap, path: &str, params: &[(String, String)]) -> Response {
     let now = now_ms();
     s.requests += 1;
 
@@ -60,12 +61,9 @@ fn answer(s: &mut State, headers: &HeaderMap, params: &[(String, String)]) -> Re
     }
     let snapshot = s.limits.snapshot();
 
-    // Authentication.
-    let token =
-        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("SSWS ")).map(str::trim);
-    let valid = token.is_some_and(|t| s.config.tokens.iter().any(|(k, st)| k == t && *st == TokenStatus::Valid));
-    if !valid {
-        return okta_error(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided", rate_headers(snapshot));
+    // Authentication: an SSWS token, or an OAuth access token (Bearer or DPoP-bound).
+    if let Some(response) = super::oauth::check_resource(s, headers, "GET", path, rate_headers(snapshot)) {
+        return response;
     }
 
     // The budget, then the chaos switches.

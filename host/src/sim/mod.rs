@@ -12,6 +12,7 @@
 
 pub mod generator;
 mod logs;
+mod oauth;
 mod ratelimit;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use oauth::{OAuthClient, OAuthConfig, OAuthCounts, OinClient};
 pub use ratelimit::OrgType;
 
 /// How an SSWS token behaves.
@@ -65,6 +67,8 @@ pub struct SimConfig {
     /// Length of a rate-limit window (Okta's is a minute; tests shorten it).
     pub window: Duration,
     pub chaos: Chaos,
+    /// OAuth apps, OIN integrations and token rules (`oauth.rs`).
+    pub oauth: OAuthConfig,
 }
 
 impl Default for SimConfig {
@@ -77,6 +81,7 @@ impl Default for SimConfig {
             retention: Duration::from_secs(90 * 24 * 3600),
             window: Duration::from_secs(60),
             chaos: Chaos::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -109,6 +114,7 @@ struct State {
     rejected_429: u64,
     /// The last event of the last non-empty page, for `duplicate_across_pages`.
     last_served: Option<String>,
+    oauth: oauth::OAuthState,
 }
 
 /// A running simulator.
@@ -136,9 +142,11 @@ impl Simulator {
             requests: 0,
             rejected_429: 0,
             last_served: None,
+            oauth: oauth::OAuthState::new(),
         }));
         let app = Router::new()
             .route("/api/v1/logs", axum::routing::get(logs::get_logs))
+            .route("/oauth2/v1/token", axum::routing::post(oauth::token))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("while binding {addr}"))?;

@@ -23,7 +23,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use reqwest::StatusCode;
 use tokio::sync::watch;
 
-use crate::config::{OrgConfig, Secret};
+use crate::auth::{Auth, Verdict};
+use crate::config::OrgConfig;
 use crate::guest::{BatchOptions, InputFormat, Normalizer, Outcome};
 use crate::sinks::{Doc, Sink};
 use crate::store::{Commit, Store};
@@ -49,7 +50,7 @@ pub struct Stats {
 pub struct OrgPoller {
     org: OrgConfig,
     client: reqwest::Client,
-    token: Secret,
+    auth: Auth,
     normalizer: Normalizer,
     store: Arc<Mutex<Store>>,
     sinks: Vec<Sink>,
@@ -95,7 +96,8 @@ impl OrgPoller {
         stats: Arc<Mutex<Stats>>,
         metrics: Arc<Metrics>,
     ) -> Result<OrgPoller> {
-        let token = org.token()?;
+        let auth = Auth::from_org(&org)?;
+        tracing::info!(org = %org.name, auth = %auth.describe(), "Authenticating.");
         let retry_base = Duration::from_millis(org.retry_base_ms.max(1));
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -109,7 +111,7 @@ impl OrgPoller {
         Ok(OrgPoller {
             org,
             client,
-            token,
+            auth,
             normalizer,
             store,
             sinks,
@@ -222,13 +224,12 @@ impl OrgPoller {
     }
 
     async fn fetch(&mut self, url: &str) -> Result<Page, Failure> {
-        let response = self
-            .client
-            .get(url)
-            .header("authorization", format!("SSWS {}", self.token.expose()))
-            .header("accept", "application/json")
-            .send()
-            .await;
+        let credentials = match self.auth.headers("GET", url).await {
+            Ok(headers) => headers,
+            Err(e) if e.is_retryable() => return Err(Failure::Retry(self.backoff(), e.to_string())),
+            Err(e) => return Err(Failure::Fatal(e.into())),
+        };
+        let response = self.client.get(url).headers(credentials).header("accept", "application/json").send().await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return Err(Failure::Retry(self.backoff(), format!("transport error: {}", without_url(&e)))),
@@ -245,6 +246,17 @@ impl OrgPoller {
                 .get_or_create(&self.label)
                 .set(i64::try_from(s.remaining).unwrap_or(i64::MAX));
             self.budget = snapshot;
+        }
+        match self.auth.on_response(status, response.headers()) {
+            Verdict::Pass => {}
+            Verdict::Retry(why) => return Err(Failure::Retry(Duration::ZERO, why)),
+            Verdict::Fatal(why) => {
+                let (code, summary) = okta_error(&response.text().await.unwrap_or_default());
+                return Err(Failure::Fatal(anyhow!(
+                    "{why} (Okta said {} {code}: {summary}). Not retrying.",
+                    status.as_u16()
+                )));
+            }
         }
         if status == StatusCode::OK {
             let next = link::find(response.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()), "next");
