@@ -1,7 +1,7 @@
 //! Poller benchmark: sim → poller → component → file sink, in one process.
 //!
 //! Run: `cargo bench -p okta-normalizer-tests --bench poll` (`-- --rate-seconds N` sets the length
-//! of the rate-limit run, default 150; `-- --events N` the size of the throughput run, default
+//! of the rate-limit run, default 200; `-- --events N` the size of the throughput run, default
 //! 1,000,000).
 //! 1. Request rate at Okta's Workforce limit (120 requests/min, 50 % per token = 60/min), with
 //!    full pages, the default 10 % headroom: requests per minute in steady state, and 429s.
@@ -72,7 +72,7 @@ fn config(name: &str, sim: &SimHandle, page_limit: u32) -> Config {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let rate_seconds = arg("--rate-seconds", 150);
+    let rate_seconds = arg("--rate-seconds", 200);
     let events = arg("--events", 1_000_000);
 
     // 1. Request rate at the Workforce limit.
@@ -109,20 +109,19 @@ async fn main() {
     });
     poll(config("rate", &sampler, 10), runtime(), false, rx, Duration::from_secs(3600)).await.expect("poll");
     let samples = counts.lock().expect("lock").clone();
-    // Steady state: after the first minute (the first window may start part-way).
-    let first = samples.iter().find(|(t, ..)| *t >= 60.0).copied().unwrap_or_default();
-    let last = samples.last().copied().unwrap_or_default();
-    let minutes = (last.0 - first.0) / 60.0;
-    let per_minute = (last.1 - first.1) as f64 / minutes.max(1e-9);
+    let rejected = samples.last().map_or(0, |s| s.2);
+    let (windows, limit) = sampler.window_usage();
+    // Steady state: every completed window but the first (which starts part-way through).
+    let steady: Vec<u32> = windows.iter().skip(1).copied().collect();
+    let per_window = f64::from(steady.iter().sum::<u32>()) / steady.len().max(1) as f64;
+    let after_headroom = f64::from(limit) * 0.9;
     println!(
-        "1. rate limit: Workforce 120/min at a 50 % share = 60 requests/min allowed; 10 % headroom keeps 6 for other clients"
+        "1. rate limit: Workforce 120/min at a 50 % share = {limit} requests/min allowed; the default 10 % headroom leaves {after_headroom:.0}"
     );
     println!(
-        "   steady state over {:.1} min: {per_minute:.1} requests/min = {:.1} % of the 60 allowed, {:.1} % of the 54 left after headroom; 429s in steady state: {}",
-        minutes,
-        per_minute / 60.0 * 100.0,
-        per_minute / 54.0 * 100.0,
-        last.2 - first.2
+        "   requests per completed window {windows:?}; steady state {per_window:.1}/min = {:.1} % of the {limit} allowed, {:.1} % of the {after_headroom:.0} left after headroom; 429s: {rejected}",
+        per_window / f64::from(limit) * 100.0,
+        per_window / after_headroom * 100.0,
     );
 
     // 2. Throughput and memory, with the limit out of the way.

@@ -203,6 +203,12 @@ impl SimHandle {
         (state.requests, state.rejected_429)
     }
 
+    /// Requests spent in each completed rate-limit window, and the window's limit.
+    pub fn window_usage(&self) -> (Vec<u32>, u32) {
+        let state = lock(&self.state);
+        (state.limits.history.clone(), state.limits.limit)
+    }
+
     /// How many events the org holds.
     pub fn event_count(&self) -> usize {
         lock(&self.state).events.len()

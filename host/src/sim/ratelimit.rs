@@ -33,6 +33,8 @@ pub(super) struct Limits {
     window_start_ms: i64,
     used: u32,
     pub(super) limit: u32,
+    /// Requests spent in each completed window, oldest first (for benchmarks).
+    pub(super) history: Vec<u32>,
 }
 
 /// The headers' view of a bucket.
@@ -50,13 +52,15 @@ impl Limits {
         // Start the first window a random number of seconds ago, so windows are not aligned.
         let window_ms = i64::try_from(config.window.as_millis()).unwrap_or(60_000).max(100);
         let offset = fastrand::i64(window_ms / 60..window_ms * 59 / 60);
-        Limits { window_ms, window_start_ms: now_ms - offset, used: 0, limit }
+        Limits { window_ms, window_start_ms: now_ms - offset, used: 0, limit, history: Vec::new() }
     }
 
     fn roll(&mut self, now_ms: i64) {
         if now_ms >= self.window_start_ms + self.window_ms {
             let windows = (now_ms - self.window_start_ms) / self.window_ms;
             self.window_start_ms += windows * self.window_ms;
+            self.history.push(self.used);
+            self.history.extend(std::iter::repeat_n(0, usize::try_from(windows - 1).unwrap_or(0).min(10_000)));
             self.used = 0;
         }
     }
