@@ -159,3 +159,62 @@ async fn rejected_documents_go_to_the_dead_letter_file() {
     assert_eq!(entry["document"], "{not json}");
     assert!(entry["error"]["type"].is_string(), "the server's reason is kept: {entry}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_is_down_holds_the_cursor_until_it_is_back() {
+    let token = "00os-down-token";
+    let sim = Simulator::start(
+        SimConfig { tokens: vec![(token.to_owned(), TokenStatus::Valid)], ..SimConfig::default() },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("simulator");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let template: Value = serde_json::from_slice(&golden_inputs()[0].1).expect("json");
+    let events: Vec<Value> = (0..50)
+        .map(|i| {
+            let mut e = template.clone();
+            e["uuid"] = format!("down-{i:03}").into();
+            e["published"] =
+                jiff::Timestamp::from_millisecond(now - 60_000 + i * 100).expect("valid").to_string().into();
+            e
+        })
+        .collect();
+    sim.push(&events, Duration::ZERO);
+    let dir = root().join("target/poll-tests/opensearch-down");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("token"), token).expect("token");
+    // A port nobody listens on: the sink is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let config = |url: &str| {
+        let text = format!(
+            "[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\nretry_base_ms = 5\n\n[org.auth]\ntype = \"ssws\"\n\
+             token_file = {:?}\n\n[[org.sinks]]\ntype = \"opensearch\"\nurl = {url:?}\nindex = \"okta-down\"\ndead_letter = {:?}\n",
+            dir.join("store.db"),
+            sim.base_url(),
+            dir.join("token"),
+            dir.join("dead.ndjson"),
+        );
+        std::fs::write(dir.join("poll.toml"), text).expect("config");
+        Config::load(&dir.join("poll.toml")).expect("valid")
+    };
+    let (_tx, rx) = watch::channel(false);
+    let results =
+        poll(config(&format!("http://127.0.0.1:{closed}")), runtime(), true, rx.clone(), Duration::from_secs(3600))
+            .await
+            .expect("poll runs");
+    let err = format!("{:#}", results[0].1.as_ref().expect_err("the sink never came back"));
+    assert!(err.contains("failed 10 times in a row"), "{err}");
+    let store = okta_normalizer_host::store::Store::open(&dir.join("store.db"), 1000).expect("store");
+    assert_eq!(
+        store.checkpoint("acme").expect("reads").next_url,
+        None,
+        "nothing was committed while the sink was down"
+    );
+
+    let server = start_server();
+    let results = poll(config(&server.url), runtime(), true, rx, Duration::from_secs(3600)).await.expect("poll runs");
+    results[0].1.as_ref().expect("the sink is back");
+    assert_eq!(count(&server.url, "okta-down").await, 50);
+}

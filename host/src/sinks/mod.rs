@@ -68,7 +68,11 @@ impl Sink {
     pub fn recover(&mut self, committed: Option<SinkPosition>) -> Result<()> {
         match self {
             Sink::File(s) => s.recover(committed),
-            Sink::Stdout(_) | Sink::OpenSearch(_) => Ok(()),
+            Sink::OpenSearch(s) => {
+                s.discard_pending();
+                Ok(())
+            }
+            Sink::Stdout(_) => Ok(()),
         }
     }
 }

@@ -57,6 +57,11 @@ impl OpenSearchSink {
         &self.name
     }
 
+    /// Drops documents that were never flushed (the batch will be sent again).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
+
     pub fn write(&mut self, docs: &[Doc<'_>]) {
         self.pending.extend(docs.iter().map(|d| (d.id.map(str::to_owned), d.json.to_owned())));
     }

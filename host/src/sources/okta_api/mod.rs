@@ -31,6 +31,9 @@ use crate::store::{Commit, Store};
 use crate::telemetry::{Health, HealthChange, Metrics, OrgLabel, RequestLabel};
 use budget::Snapshot;
 
+/// Consecutive failed batches (a sink or the store failing) before an org stops.
+const MAX_BATCH_FAILURES: u32 = 10;
+
 /// Counters a status line and the tests read.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -167,8 +170,28 @@ impl OrgPoller {
             let url = self.next_url()?;
             match self.fetch(&url).await {
                 Ok(page) => {
+                    let full = match self.process(&url, page).await {
+                        Ok(full) => full,
+                        Err(error) => {
+                            // A sink or the store failed mid-batch: nothing was committed, so roll the
+                            // sinks back and fetch the same page again after a backoff.
+                            self.failures += 1;
+                            self.stats().retries += 1;
+                            if self.failures >= MAX_BATCH_FAILURES {
+                                return Err(error.context(format!(
+                                    "org {name}: the batch failed {MAX_BATCH_FAILURES} times in a row; stopping"
+                                )));
+                            }
+                            let wait = self.backoff();
+                            tracing::warn!(org = %name, error = %format!("{error:#}"), attempt = self.failures, "Writing a batch failed; retrying it.");
+                            self.recover_sinks()?;
+                            if sleep_or_stop(wait, &mut stop).await {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    };
                     self.failures = 0;
-                    let full = self.process(&url, page).await?;
                     if !full {
                         self.stats().caught_up = true;
                         if once {
@@ -200,6 +223,20 @@ impl OrgPoller {
                 Err(Failure::Fatal(error)) => return Err(error.context(format!("org {name}"))),
             }
         }
+    }
+
+    /// Rolls every sink back to its committed position.
+    fn recover_sinks(&mut self) -> Result<()> {
+        let name = &self.org.name;
+        for sink in &mut self.sinks {
+            let committed = self
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .sink_position(name, sink.name())?;
+            sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
+        }
+        Ok(())
     }
 
     /// The URL to ask next: the stored `next` link, or a `since` query.
