@@ -677,7 +677,7 @@ async fn dpop_proofs_are_bound_to_method_url_token_and_a_single_use() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["errorCode"], "E0000011");
     let challenge = r.header("www-authenticate").expect("challenge");
-    assert!(challenge.starts_with("DPoP algs=\"RS256 RS384 RS512 ES256 ES384 ES512\""), "{challenge}");
+    assert!(challenge.starts_with("DPoP algs=\"RS256 RS384 RS512 ES256 ES384\""), "{challenge}");
     assert!(
         challenge.contains("error=\"invalid_dpop_proof\"")
             && challenge.contains("error_description=\"'htu' claim in the DPoP proof JWT is invalid.\"")

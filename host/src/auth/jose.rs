@@ -1,20 +1,24 @@
-//! The little of JOSE that Okta's OAuth needs, on aws-lc-rs (already linked for rustls): compact
-//! JWS signing and verification with RS256/384/512 and ES256/384/512, private keys from PEM
-//! (PKCS#8, PKCS#1, SEC1) or JWK JSON, public JWKs and RFC 7638 thumbprints.
+//! The little of JOSE that Okta's OAuth needs: compact JWS signing and verification with RS256/384/512
+//! and ES256/384, private keys from PEM (PKCS#8, PKCS#1, SEC1) or JWK JSON, public JWKs and RFC 7638
+//! thumbprints.
+//!
+//! The cryptography is `jsonwebtoken`'s (on the aws-lc-rs that rustls already links); keys are read
+//! by RustCrypto's format crates (`pem`, `pkcs8`, `pkcs1`, and `p256`/`p384` for EC keys and their
+//! JWKs). This module only chooses among them and keeps the JWS header as the caller wrote it.
 //!
 //! Both sides use it: the poller signs client assertions and DPoP proofs, the simulator verifies
-//! them. Signing and verification go through different aws-lc-rs calls, and the unit tests check
-//! both against signatures made by OpenSSL and against RFC 7638's example, so a mistake shared by
-//! the two sides would still show.
+//! them. The unit tests check both against signatures made by OpenSSL and against RFC 7638's
+//! example, so a mistake shared by the two sides would still show.
 
 use std::fmt;
 
 use aws_lc_rs::digest;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde_json::{Map, Value, json};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, crypto, jwk::Jwk};
+use pkcs8::der::{Decode as _, Encode as _, asn1::UintRef};
+use pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use serde_json::{Map, Value};
 
 /// base64url without padding (RFC 7515 §2); decoding also accepts padding.
 const B64: GeneralPurpose = GeneralPurpose::new(
@@ -23,12 +27,12 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// base64url, no padding.
-pub fn b64(bytes: &[u8]) -> String {
+fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 
 /// Decodes base64url (with or without padding).
-pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
+fn b64_decode(text: &str) -> Option<Vec<u8>> {
     B64.decode(text).ok()
 }
 
@@ -44,7 +48,8 @@ pub fn random_id(n: usize) -> String {
     b64(&buf)
 }
 
-/// The JWS algorithms Okta accepts for client assertions and DPoP proofs.
+/// The JWS algorithms the poller signs with and the simulator accepts (Okta also accepts ES512,
+/// which `jsonwebtoken` does not implement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
     Rs256,
@@ -52,11 +57,10 @@ pub enum Alg {
     Rs512,
     Es256,
     Es384,
-    Es512,
 }
 
 impl Alg {
-    pub const ALL: [Alg; 6] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384, Alg::Es512];
+    pub const ALL: [Alg; 5] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -65,7 +69,6 @@ impl Alg {
             Alg::Rs512 => "RS512",
             Alg::Es256 => "ES256",
             Alg::Es384 => "ES384",
-            Alg::Es512 => "ES512",
         }
     }
 
@@ -78,8 +81,17 @@ impl Alg {
         match self {
             Alg::Es256 => Some(Curve::P256),
             Alg::Es384 => Some(Curve::P384),
-            Alg::Es512 => Some(Curve::P521),
             Alg::Rs256 | Alg::Rs384 | Alg::Rs512 => None,
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Alg::Rs256 => Algorithm::RS256,
+            Alg::Rs384 => Algorithm::RS384,
+            Alg::Rs512 => Algorithm::RS512,
+            Alg::Es256 => Algorithm::ES256,
+            Alg::Es384 => Algorithm::ES384,
         }
     }
 }
@@ -94,69 +106,32 @@ impl fmt::Display for Alg {
 enum Curve {
     P256,
     P384,
-    P521,
 }
 
 impl Curve {
-    const ALL: [Curve; 3] = [Curve::P256, Curve::P384, Curve::P521];
-
     fn name(self) -> &'static str {
         match self {
             Curve::P256 => "P-256",
             Curve::P384 => "P-384",
-            Curve::P521 => "P-521",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Curve> {
-        Curve::ALL.into_iter().find(|c| c.name() == name)
-    }
-
-    /// Bytes per coordinate.
-    fn size(self) -> usize {
-        match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
-            Curve::P521 => 66,
-        }
-    }
-
-    fn alg(self) -> Alg {
-        match self {
-            Curve::P256 => Alg::Es256,
-            Curve::P384 => Alg::Es384,
-            Curve::P521 => Alg::Es512,
-        }
-    }
-
-    fn signing(self) -> &'static EcdsaSigningAlgorithm {
-        match self {
-            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-            Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
-        }
-    }
-
-    fn verification(self) -> &'static signature::EcdsaVerificationAlgorithm {
-        match self {
-            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED,
-            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
-            Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED,
         }
     }
 }
 
 /// A private key that signs JWTs. Its `Debug` shows the kind of key, never key material.
 pub struct SigningKey {
-    inner: Inner,
+    key: EncodingKey,
+    kind: Kind,
     alg: Alg,
+    /// The public half as a JWK (`kty` and its key parameters only).
+    public: Value,
     /// The `kid` the key's JWK carried, if it was given as a JWK.
     jwk_kid: Option<String>,
 }
 
-enum Inner {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair, Curve),
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Rsa { bits: usize },
+    Ec(Curve),
 }
 
 impl fmt::Debug for SigningKey {
@@ -164,6 +139,13 @@ impl fmt::Debug for SigningKey {
         write!(f, "SigningKey({})", self.describe())
     }
 }
+
+/// PKCS#8's `rsaEncryption` algorithm identifier.
+const RSA_ENCRYPTION: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+const PRIVATE_KEY_LABELS: [&str; 3] = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
+
+const UNENCRYPTED_HINT: &str = "give the poller an unencrypted key (openssl pkcs8 -topk8 -nocrypt)";
 
 impl SigningKey {
     /// Reads a private key from PEM (`PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`) or from
@@ -183,34 +165,52 @@ impl SigningKey {
     }
 
     fn from_pem(text: &str) -> Result<SigningKey, String> {
-        let (label, der) = pem_private_key(text)?;
-        let rejected = |what: &str, e: aws_lc_rs::error::KeyRejected| format!("the {what} key could not be read ({e})");
-        match label.as_str() {
-            "PRIVATE KEY" => {
-                if let Ok(rsa) = RsaKeyPair::from_pkcs8(&der) {
-                    return Ok(SigningKey::rsa(rsa, Alg::Rs256, None));
-                }
-                for curve in Curve::ALL {
-                    if let Ok(ec) = EcdsaKeyPair::from_pkcs8(curve.signing(), &der) {
-                        return Ok(SigningKey { inner: Inner::Ec(ec, curve), alg: curve.alg(), jwk_kid: None });
-                    }
-                }
-                Err("the PKCS#8 key is neither RSA (2048 to 8192 bits) nor EC on P-256, P-384 or P-521".into())
+        // The `pem` crate's errors can quote the text; say what is wrong without them.
+        let blocks = pem::parse_many(text).map_err(|_| {
+            "the PEM is malformed (a block without its END line, or a body that is not base64)".to_owned()
+        })?;
+        let Some(block) = blocks.iter().find(|b| PRIVATE_KEY_LABELS.contains(&b.tag())) else {
+            if blocks.iter().any(|b| b.tag() == "ENCRYPTED PRIVATE KEY") {
+                return Err(format!("the key is encrypted; {UNENCRYPTED_HINT}"));
             }
-            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
-                .map(|rsa| SigningKey::rsa(rsa, Alg::Rs256, None))
-                .map_err(|e| rejected("PKCS#1 RSA", e)),
-            "EC PRIVATE KEY" => Curve::ALL
-                .into_iter()
-                .find_map(|curve| {
-                    EcdsaKeyPair::from_private_key_der(curve.signing(), &der).ok().map(|ec| SigningKey {
-                        inner: Inner::Ec(ec, curve),
-                        alg: curve.alg(),
-                        jwk_kid: None,
-                    })
-                })
-                .ok_or_else(|| "the SEC1 EC key is not on P-256, P-384 or P-521".into()),
-            other => Err(format!("unexpected PEM block {other:?}")),
+            if blocks.is_empty() {
+                return Err("no complete PEM block found (a BEGIN line without its END line?)".into());
+            }
+            let labels: Vec<&str> = blocks.iter().map(pem::Pem::tag).collect();
+            return Err(format!(
+                "the PEM holds {} but no private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+                labels.join(", ")
+            ));
+        };
+        let label = block.tag();
+        if block.headers().get("Proc-Type").is_some() {
+            return Err(format!("the {label} is encrypted; {UNENCRYPTED_HINT}"));
+        }
+        let der = block.contents();
+        match label {
+            "PRIVATE KEY" => {
+                if let Ok(ec) = p256::SecretKey::from_pkcs8_der(der) {
+                    return SigningKey::p256(&ec, None);
+                }
+                if let Ok(ec) = p384::SecretKey::from_pkcs8_der(der) {
+                    return SigningKey::p384(&ec, None);
+                }
+                let info = pkcs8::PrivateKeyInfo::from_der(der)
+                    .map_err(|e| format!("the PKCS#8 key could not be read ({e})"))?;
+                if info.algorithm.oid != RSA_ENCRYPTION {
+                    return Err("the PKCS#8 key is neither RSA nor EC on P-256 or P-384".into());
+                }
+                SigningKey::rsa_pkcs1(info.private_key, Alg::Rs256, None)
+            }
+            "RSA PRIVATE KEY" => SigningKey::rsa_pkcs1(der, Alg::Rs256, None),
+            _ => {
+                if let Ok(ec) = p256::SecretKey::from_sec1_der(der) {
+                    return SigningKey::p256(&ec, None);
+                }
+                let ec = p384::SecretKey::from_sec1_der(der)
+                    .map_err(|_| "the SEC1 EC key could not be read, or is not on P-256 or P-384".to_owned())?;
+                SigningKey::p384(&ec, None)
+            }
         }
     }
 
@@ -222,17 +222,13 @@ impl SigningKey {
             }
             None => value,
         };
-        let jwk = jwk.as_object().ok_or("the JWK is not a JSON object")?;
-        let field = |name: &str| -> Result<Vec<u8>, String> {
-            let text = jwk.get(name).and_then(Value::as_str).ok_or_else(|| format!("the JWK has no {name:?}"))?;
-            b64_decode(text).ok_or_else(|| format!("the JWK's {name:?} is not base64url"))
-        };
-        if !jwk.contains_key("d") {
+        let object = jwk.as_object().ok_or("the JWK is not a JSON object")?;
+        if !object.contains_key("d") {
             return Err("the JWK is a public key (it has no \"d\"); the poller needs the private key".into());
         }
-        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
-        let alg = jwk.get("alg").and_then(Value::as_str);
-        match jwk.get("kty").and_then(Value::as_str) {
+        let kid = object.get("kid").and_then(Value::as_str).map(str::to_owned);
+        let alg = object.get("alg").and_then(Value::as_str);
+        match object.get("kty").and_then(Value::as_str) {
             Some("RSA") => {
                 let alg = match alg {
                     None => Alg::Rs256,
@@ -240,49 +236,114 @@ impl SigningKey {
                         .filter(|a| a.curve().is_none())
                         .ok_or_else(|| format!("the RSA JWK has alg {a:?}; use RS256, RS384 or RS512"))?,
                 };
-                let (n, e) = (field("n")?, field("e")?);
-                let components = aws_lc_rs::rsa::KeyPairComponents {
-                    public_key: signature::RsaPublicKeyComponents { n: strip_zeros(&n), e: strip_zeros(&e) },
-                    d: field("d")?,
-                    p: field("p")?,
-                    q: field("q")?,
-                    dP: field("dp")?,
-                    dQ: field("dq")?,
-                    qInv: field("qi")?,
+                let field = |name: &str| -> Result<Vec<u8>, String> {
+                    let text =
+                        object.get(name).and_then(Value::as_str).ok_or_else(|| format!("the JWK has no {name:?}"))?;
+                    b64_decode(text).ok_or_else(|| format!("the JWK's {name:?} is not base64url"))
                 };
-                let rsa = RsaKeyPair::from_components(&components)
-                    .map_err(|e| format!("the RSA JWK's numbers do not form a valid key ({e})"))?;
-                Ok(SigningKey::rsa(rsa, alg, kid))
+                let numbers = ["n", "e", "d", "p", "q", "dp", "dq", "qi"].map(field);
+                let numbers: Vec<Vec<u8>> = numbers.into_iter().collect::<Result<_, _>>()?;
+                let uint = |i: usize| {
+                    UintRef::new(&numbers[i]).map_err(|_| "the RSA JWK's numbers do not form a valid key".to_owned())
+                };
+                let der = pkcs1::RsaPrivateKey {
+                    modulus: uint(0)?,
+                    public_exponent: uint(1)?,
+                    private_exponent: uint(2)?,
+                    prime1: uint(3)?,
+                    prime2: uint(4)?,
+                    exponent1: uint(5)?,
+                    exponent2: uint(6)?,
+                    coefficient: uint(7)?,
+                    other_prime_infos: None,
+                }
+                .to_der()
+                .map_err(|_| "the RSA JWK's numbers do not form a valid key".to_owned())?;
+                SigningKey::rsa_pkcs1(&der, alg, kid)
             }
             Some("EC") => {
-                let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or("");
-                let curve = Curve::from_name(crv)
-                    .ok_or_else(|| format!("the EC JWK's curve {crv:?} is not P-256, P-384 or P-521"))?;
-                let (x, y, d) = (field("x")?, field("y")?, field("d")?);
-                if x.len() != curve.size() || y.len() != curve.size() {
-                    return Err(format!("the EC JWK's x or y has the wrong length for {}", curve.name()));
+                let crv = object.get("crv").and_then(Value::as_str).unwrap_or("");
+                let invalid = |_| "the EC JWK's numbers do not form a valid key".to_owned();
+                // The curve crates read only the EC members and refuse others (`kid`, `alg`, `use`).
+                let members: Map<String, Value> = ["kty", "crv", "x", "y", "d"]
+                    .into_iter()
+                    .filter_map(|m| object.get(m).map(|v| (m.to_owned(), v.clone())))
+                    .collect();
+                let text = Value::Object(members).to_string();
+                match crv {
+                    "P-256" => SigningKey::p256(&p256::SecretKey::from_jwk_str(&text).map_err(invalid)?, kid),
+                    "P-384" => SigningKey::p384(&p384::SecretKey::from_jwk_str(&text).map_err(invalid)?, kid),
+                    _ => Err(format!("the EC JWK's curve {crv:?} is not P-256 or P-384")),
                 }
-                let mut point = Vec::with_capacity(1 + 2 * curve.size());
-                point.push(4);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                let ec = EcdsaKeyPair::from_private_key_and_public_key(curve.signing(), &d, &point)
-                    .map_err(|e| format!("the EC JWK's numbers do not form a valid key ({e})"))?;
-                Ok(SigningKey { inner: Inner::Ec(ec, curve), alg: curve.alg(), jwk_kid: kid })
             }
             other => Err(format!("the JWK's kty {other:?} is not RSA or EC")),
         }
     }
 
-    fn rsa(rsa: RsaKeyPair, alg: Alg, jwk_kid: Option<String>) -> SigningKey {
-        SigningKey { inner: Inner::Rsa(rsa), alg, jwk_kid }
+    /// An RSA key from PKCS#1 `RSAPrivateKey` DER.
+    fn rsa_pkcs1(der: &[u8], alg: Alg, jwk_kid: Option<String>) -> Result<SigningKey, String> {
+        let rsa = pkcs1::RsaPrivateKey::from_der(der).map_err(|e| format!("the RSA key could not be read ({e})"))?;
+        let public = serde_json::json!({
+            "kty": "RSA",
+            "n": b64(rsa.modulus.as_bytes()),
+            "e": b64(rsa.public_exponent.as_bytes()),
+        });
+        let kind = Kind::Rsa { bits: rsa.modulus.as_bytes().len() * 8 };
+        SigningKey::checked(EncodingKey::from_rsa_der(der), kind, alg, public, jwk_kid)
+    }
+
+    fn p256(ec: &p256::SecretKey, jwk_kid: Option<String>) -> Result<SigningKey, String> {
+        let der = ec.to_pkcs8_der().map_err(|e| format!("the EC key could not be encoded ({e})"))?;
+        let public = serde_json::to_value(ec.public_key().to_jwk()).expect("a JWK serializes");
+        SigningKey::checked(
+            EncodingKey::from_ec_der(der.as_bytes()),
+            Kind::Ec(Curve::P256),
+            Alg::Es256,
+            public,
+            jwk_kid,
+        )
+    }
+
+    fn p384(ec: &p384::SecretKey, jwk_kid: Option<String>) -> Result<SigningKey, String> {
+        let der = ec.to_pkcs8_der().map_err(|e| format!("the EC key could not be encoded ({e})"))?;
+        let public = serde_json::to_value(ec.public_key().to_jwk()).expect("a JWK serializes");
+        SigningKey::checked(
+            EncodingKey::from_ec_der(der.as_bytes()),
+            Kind::Ec(Curve::P384),
+            Alg::Es384,
+            public,
+            jwk_kid,
+        )
+    }
+
+    /// The key, once it has signed a test message: `jsonwebtoken` reads the key only when it
+    /// signs, and a key that cannot sign should fail when it is loaded, not on first use.
+    fn checked(
+        key: EncodingKey,
+        kind: Kind,
+        alg: Alg,
+        public: Value,
+        jwk_kid: Option<String>,
+    ) -> Result<SigningKey, String> {
+        if crypto::sign(b"probe", &key, alg.jwt()).is_err() {
+            return Err(match kind {
+                Kind::Rsa { .. } => "the RSA key's numbers do not form a valid 2048- to 8192-bit key".to_owned(),
+                Kind::Ec(_) => "the EC key's numbers do not form a valid key".to_owned(),
+            });
+        }
+        Ok(SigningKey { key, kind, alg, public, jwk_kid })
     }
 
     /// A new P-256 key, for DPoP proofs.
     pub fn generate_es256() -> SigningKey {
-        let curve = Curve::P256;
-        let ec = EcdsaKeyPair::generate(curve.signing()).expect("P-256 key generation works");
-        SigningKey { inner: Inner::Ec(ec, curve), alg: curve.alg(), jwk_kid: None }
+        let mut bytes = [0u8; 32];
+        loop {
+            aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
+            // Fails only for zero or a value past the group order: about one in 2^32.
+            if let Ok(ec) = p256::SecretKey::from_slice(&bytes) {
+                return SigningKey::p256(&ec, None).expect("a new P-256 key signs");
+            }
+        }
     }
 
     pub fn alg(&self) -> Alg {
@@ -296,49 +357,28 @@ impl SigningKey {
 
     /// "RSA 2048-bit, RS256" or "EC P-256, ES256".
     pub fn describe(&self) -> String {
-        match &self.inner {
-            Inner::Rsa(rsa) => format!("RSA {}-bit, {}", rsa.public_modulus_len() * 8, self.alg),
-            Inner::Ec(_, curve) => format!("EC {}, {}", curve.name(), self.alg),
+        match self.kind {
+            Kind::Rsa { bits } => format!("RSA {bits}-bit, {}", self.alg),
+            Kind::Ec(curve) => format!("EC {}, {}", curve.name(), self.alg),
         }
     }
 
     /// The public half as a JWK with only `kty` and its key parameters (what RFC 7638 hashes,
     /// and what a DPoP proof's `jwk` header carries).
     pub fn public_jwk(&self) -> Value {
-        match &self.inner {
-            Inner::Rsa(rsa) => {
-                let (n, e) = rsa_public_numbers(rsa.public_key().as_ref()).expect("aws-lc-rs writes RSAPublicKey DER");
-                json!({"kty": "RSA", "n": b64(n), "e": b64(e)})
-            }
-            Inner::Ec(ec, curve) => {
-                let point = ec.public_key().as_ref();
-                let (x, y) = point[1..].split_at(curve.size());
-                json!({"kty": "EC", "crv": curve.name(), "x": b64(x), "y": b64(y)})
-            }
-        }
+        self.public.clone()
     }
 
-    /// Signs `header` (an object; `alg` is set here) and `claims` into a compact JWS.
+    /// Signs `header` (an object; `alg` is set here) and `claims` into a compact JWS. The header
+    /// is serialized as given (not through `jsonwebtoken::Header`, which would reorder and
+    /// reshape it), then `jsonwebtoken` signs the signing input.
     pub fn sign_jwt(&self, header: &Map<String, Value>, claims: &Value) -> String {
         let mut header = header.clone();
         header.insert("alg".into(), Value::from(self.alg.name()));
         let input =
             format!("{}.{}", b64(Value::Object(header).to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-        let rng = SystemRandom::new();
-        let sig = match &self.inner {
-            Inner::Rsa(rsa) => {
-                let encoding: &'static dyn signature::RsaEncoding = match self.alg {
-                    Alg::Rs384 => &signature::RSA_PKCS1_SHA384,
-                    Alg::Rs512 => &signature::RSA_PKCS1_SHA512,
-                    _ => &signature::RSA_PKCS1_SHA256,
-                };
-                let mut sig = vec![0u8; rsa.public_modulus_len()];
-                rsa.sign(encoding, &rng, input.as_bytes(), &mut sig).expect("RSA signing works");
-                sig
-            }
-            Inner::Ec(ec, _) => ec.sign(&rng, input.as_bytes()).expect("ECDSA signing works").as_ref().to_vec(),
-        };
-        format!("{input}.{}", b64(&sig))
+        let sig = crypto::sign(input.as_bytes(), &self.key, self.alg.jwt()).expect("a checked key signs");
+        format!("{input}.{sig}")
     }
 }
 
@@ -367,7 +407,8 @@ pub struct Jws {
     pub header: Map<String, Value>,
     pub claims: Map<String, Value>,
     signing_input: String,
-    signature: Vec<u8>,
+    /// The signature as sent (base64url).
+    signature: String,
 }
 
 impl Jws {
@@ -382,15 +423,11 @@ impl Jws {
             Ok(Value::Object(map)) => Some(map),
             _ => None,
         };
-        Some(Jws {
-            header: object(h)?,
-            claims: object(c)?,
-            signing_input: format!("{h}.{c}"),
-            signature: b64_decode(s)?,
-        })
+        b64_decode(s)?;
+        Some(Jws { header: object(h)?, claims: object(c)?, signing_input: format!("{h}.{c}"), signature: s.to_owned() })
     }
 
-    /// The header's `alg`, if it is one Okta accepts.
+    /// The header's `alg`, if it is one the simulator accepts.
     pub fn alg(&self) -> Option<Alg> {
         self.header.get("alg").and_then(Value::as_str).and_then(Alg::parse)
     }
@@ -408,33 +445,20 @@ impl Jws {
     }
 
     /// Checks the signature against a public JWK, with the header's `alg`, which must fit the
-    /// key (RS* for RSA; ES256/384/512 for P-256/384/521).
+    /// key (RS* for RSA; ES256/384 for P-256/384).
     pub fn verify(&self, jwk: &Value) -> bool {
         let Some(alg) = self.alg() else { return false };
-        let decode = |name: &str| jwk.get(name).and_then(Value::as_str).and_then(b64_decode);
-        let message = self.signing_input.as_bytes();
-        match (jwk.get("kty").and_then(Value::as_str), alg.curve()) {
-            (Some("RSA"), None) => {
-                let (Some(n), Some(e)) = (decode("n"), decode("e")) else { return false };
-                let params = match alg {
-                    Alg::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Alg::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    _ => &signature::RSA_PKCS1_2048_8192_SHA256,
-                };
-                let key = signature::RsaPublicKeyComponents { n: strip_zeros(&n), e: strip_zeros(&e) };
-                key.verify(params, message, &self.signature).is_ok()
-            }
-            (Some("EC"), Some(curve)) => {
-                let jwk_curve = jwk.get("crv").and_then(Value::as_str).and_then(Curve::from_name);
-                let (Some(x), Some(y)) = (decode("x"), decode("y")) else { return false };
-                if jwk_curve != Some(curve) || x.len() != curve.size() || y.len() != curve.size() {
-                    return false;
-                }
-                let point: Vec<u8> = [&[4u8][..], &x, &y].concat();
-                signature::UnparsedPublicKey::new(curve.verification(), point).verify(message, &self.signature).is_ok()
-            }
+        let fits = match (jwk.get("kty").and_then(Value::as_str), alg.curve()) {
+            (Some("RSA"), None) => true,
+            (Some("EC"), Some(curve)) => jwk.get("crv").and_then(Value::as_str) == Some(curve.name()),
             _ => false,
+        };
+        if !fits {
+            return false;
         }
+        let Ok(jwk) = serde_json::from_value::<Jwk>(jwk.clone()) else { return false };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else { return false };
+        crypto::verify(&self.signature, self.signing_input.as_bytes(), &key, alg.jwt()).unwrap_or(false)
     }
 }
 
@@ -443,94 +467,10 @@ pub fn has_private_members(jwk: &Value) -> bool {
     ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|m| jwk.get(m).is_some())
 }
 
-/// Big-endian integer bytes without leading zeros (keeping one byte for zero).
-fn trim_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
-    &bytes[start..]
-}
-
-fn strip_zeros(bytes: &[u8]) -> Vec<u8> {
-    trim_zeros(bytes).to_vec()
-}
-
-/// The label and DER of the first private-key block in a PEM text.
-fn pem_private_key(text: &str) -> Result<(String, Vec<u8>), String> {
-    let mut labels = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + "-----BEGIN ".len()..];
-        let Some(end_label) = after.find("-----") else { break };
-        let label = after[..end_label].to_owned();
-        let body_start = &after[end_label + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(body_end) = body_start.find(&end_marker) else {
-            return Err(format!("the PEM block {label:?} has no END line"));
-        };
-        if matches!(label.as_str(), "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY") {
-            let body = &body_start[..body_end];
-            if body.contains("Proc-Type:") {
-                return Err(format!(
-                    "the {label} is encrypted; give the poller an unencrypted key (openssl pkcs8 -topk8 -nocrypt)"
-                ));
-            }
-            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|_| format!("the PEM block {label:?} is not valid base64"))?;
-            return Ok((label, der));
-        }
-        labels.push(label);
-        rest = &body_start[body_end + end_marker.len()..];
-    }
-    if labels.iter().any(|l| l == "ENCRYPTED PRIVATE KEY") {
-        return Err("the key is encrypted; give the poller an unencrypted key (openssl pkcs8 -topk8 -nocrypt)".into());
-    }
-    if labels.is_empty() {
-        return Err("no PEM block found".into());
-    }
-    Err(format!(
-        "the PEM holds {} but no private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
-        labels.join(", ")
-    ))
-}
-
-/// `n` and `e` from DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
-fn rsa_public_numbers(der: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (tag, seq, _) = der_item(der)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (tag_n, n, rest) = der_item(seq)?;
-    let (tag_e, e, _) = der_item(rest)?;
-    if tag_n != 0x02 || tag_e != 0x02 {
-        return None;
-    }
-    Some((trim_zeros(n), trim_zeros(e)))
-}
-
-/// One DER item: (tag, contents, the bytes after it).
-fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let len = rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[count..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn key(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases/keys").join(name);
