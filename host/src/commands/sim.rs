@@ -13,7 +13,8 @@ use crate::cli::{DemoArgs, SimArgs};
 use crate::config::Config;
 use crate::guest::Runtime;
 use crate::sim::generator::{ALL_SCENARIOS, Generator};
-use crate::sim::{DEFAULT_TOKEN, SimConfig, SimHandle, Simulator, now_ms};
+use crate::sim::{DEFAULT_TOKEN, SimConfig, SimHandle, Simulator};
+use crate::time::now_ms;
 
 pub(super) fn run_sim(args: &SimArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -17,7 +17,7 @@ mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
@@ -246,16 +246,4 @@ fn okta_error(status: StatusCode, code: &str, summary: &str, mut headers: Header
     (status, headers, body.to_string()).into_response()
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// RFC 3339 → epoch milliseconds.
-pub(crate) fn parse_ms(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
-}
-
-/// Epoch milliseconds → RFC 3339 with milliseconds, as Okta writes times.
-pub(crate) fn format_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| "1970-01-01T00:00:00.000Z".into(), |t| format!("{t:.3}"))
-}
+pub(crate) use crate::time::{now_ms, parse_ms};

@@ -110,7 +110,7 @@ impl OrgPoller {
             .context("while setting up the HTTP client")?;
         let label = Metrics::org(&org.name);
         metrics.healthy.get_or_create(&label).set(1);
-        let health = Health::new(org.no_events_alert_hours, crate::sim::now_ms());
+        let health = Health::new(org.no_events_alert_hours, crate::time::now_ms());
         Ok(OrgPoller {
             org,
             client,
@@ -159,7 +159,7 @@ impl OrgPoller {
                 // The window has reset; the old snapshot no longer applies.
                 self.budget = None;
             }
-            if let Some(HealthChange::Silent(hours)) = self.health.check(crate::sim::now_ms()) {
+            if let Some(HealthChange::Silent(hours)) = self.health.check(crate::time::now_ms()) {
                 self.metrics.healthy.get_or_create(&self.label).set(0);
                 tracing::warn!(
                     org = %name,
@@ -245,7 +245,7 @@ impl OrgPoller {
         if let Some(next) = checkpoint.next_url {
             return Ok(next);
         }
-        let now = crate::sim::now_ms();
+        let now = crate::time::now_ms();
         let since = match checkpoint.last_published_ms {
             Some(last) => last - i64::try_from(self.org.resume_overlap_minutes * 60_000).unwrap_or(0),
             None => now - i64::try_from(self.org.initial_lookback_hours * 3_600_000).unwrap_or(0),
@@ -255,7 +255,7 @@ impl OrgPoller {
         Ok(format!(
             "{}/api/v1/logs?since={}&limit={}",
             self.org.url.trim_end_matches('/'),
-            crate::sim::format_ms(since).replace(':', "%3A"),
+            crate::time::format_ms(since).replace(':', "%3A"),
             self.org.page_limit
         ))
     }
@@ -345,7 +345,7 @@ impl OrgPoller {
     /// (so more is waiting).
     async fn process(&mut self, url: &str, page: Page) -> Result<bool> {
         let name = self.org.name.clone();
-        let ingested = crate::sim::format_ms(crate::sim::now_ms());
+        let ingested = crate::time::format_ms(crate::time::now_ms());
         let options = BatchOptions { format: InputFormat::ApiPage, ingested: Some(ingested) };
         let result = match self.normalizer.normalize(&page.body, &options)? {
             Ok(r) => r,
@@ -395,10 +395,10 @@ impl OrgPoller {
         commit.sinks = positions.iter().map(|(n, p)| (n.as_str(), *p)).collect();
         let next = page.next.unwrap_or_else(|| url.to_owned());
         commit.next_url = Some(&next);
-        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).commit(&name, &commit)?;
+        self.store().commit(&name, &commit)?;
 
         let written = u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
-        let now = crate::sim::now_ms();
+        let now = crate::time::now_ms();
         self.metrics.events_in.get_or_create(&self.label).inc_by(u64::try_from(count).unwrap_or(u64::MAX));
         self.metrics.events_written.get_or_create(&self.label).inc_by(written);
         self.metrics.events_duplicate.get_or_create(&self.label).inc_by(duplicates);
