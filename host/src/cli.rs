@@ -47,6 +47,12 @@ pub enum Command {
     ///
     /// Resumes from the cursor in the store after a restart. Stops on Ctrl-C after the current page.
     Poll(PollArgs),
+    /// Receive Okta event hooks and Log Streaming (EventBridge API destinations, SQS queues), and
+    /// poll every org that has [org.auth] to fill what pushes miss, exactly once into the sinks.
+    ///
+    /// A delivery is answered 200 only once it is durable in the store; it is written to the sinks
+    /// right after. Stops on Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
     /// Run the Okta simulator: the System Log API with generated activity and attack scenarios.
     Sim(SimArgs),
     /// Run the simulator and the poller together for a while: events flow from a simulated org into
@@ -65,6 +71,16 @@ pub struct PollArgs {
     /// Stop once every org is caught up, instead of polling on.
     #[arg(long)]
     pub once: bool,
+    /// Seconds between status lines.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub status_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML config (`okta-normalizer config example` prints one).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
     /// Seconds between status lines.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub status_secs: u64,

@@ -1,4 +1,4 @@
-//! The `poll` configuration: a TOML file, validated once here.
+//! The configuration of `poll` and `serve`: a TOML file, validated once here.
 //!
 //! Secrets never appear in the file: it names the environment variable or file that holds them.
 //! `okta-normalizer config example` prints a commented example.
@@ -17,6 +17,9 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The push receiver of `serve` (event hooks and EventBridge API destinations).
+    #[serde(default)]
+    pub server: ServerConfig,
     #[serde(rename = "org")]
     pub orgs: Vec<OrgConfig>,
 }
@@ -26,6 +29,101 @@ pub struct Config {
 pub struct MetricsConfig {
     /// Where Prometheus metrics are served (`/metrics`), for example `127.0.0.1:9464`; off when unset.
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Where `serve` listens, and how it treats what arrives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// A PEM certificate chain and its private key, to serve HTTPS (rustls); both or neither.
+    /// Without them the server speaks plain HTTP, for use behind a TLS-terminating proxy.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Deliveries not yet written to the sinks may use this much of the store; beyond it new
+    /// deliveries get 503 (Okta retries once), so a dead sink cannot fill the disk.
+    pub max_spool_bytes: u64,
+    /// Where request bodies that are not valid JSON are kept, one file each.
+    pub dead_letter_dir: PathBuf,
+    /// Route `/hooks` and `/eventbridge` by this request header, whose value names the org
+    /// (its `tenant`, or its `name`), for example Emanate's `tenant_UUID`. Paths
+    /// `/hooks/<org name>` and `/eventbridge/<org name>` always work.
+    pub tenant_header: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: 10 << 20,
+            max_spool_bytes: 1 << 30,
+            dead_letter_dir: PathBuf::from("okta-dead-letter"),
+            tenant_header: None,
+        }
+    }
+}
+
+/// How a push sender proves itself: a static header value, compared in constant time.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushAuthConfig {
+    /// The header that carries the secret: Okta's `authScheme.key` for a hook, the API-key
+    /// name of an EventBridge connection. Default `Authorization`.
+    #[serde(default = "default_auth_header")]
+    pub header: String,
+    /// With a username, the header must be `Basic base64(username:secret)` (EventBridge Basic
+    /// auth); without one, the header's whole value is the secret.
+    pub username: Option<String>,
+    /// The environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// Or a file holding it (its first line).
+    pub secret_file: Option<PathBuf>,
+}
+
+fn default_auth_header() -> String {
+    "Authorization".to_owned()
+}
+
+/// An Okta event hook pointed at `serve` (`/hooks/<org>`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventHookConfig {
+    #[serde(flatten)]
+    pub auth: PushAuthConfig,
+}
+
+/// Okta Log Streaming to AWS EventBridge, received as an API destination (`/eventbridge/<org>`)
+/// and/or read from an SQS queue that an EventBridge rule targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBridgeConfig {
+    /// The API destination's connection auth (API-key header or Basic). Without it the HTTP
+    /// route is off for this org.
+    pub auth: Option<PushAuthConfig>,
+    /// The SQS queue URL to long-poll.
+    pub queue_url: Option<String>,
+    /// The queue's region; default from the AWS environment.
+    pub region: Option<String>,
+    /// Another SQS endpoint (a local emulator); default AWS's.
+    pub endpoint_url: Option<String>,
+    /// Messages per receive (1 to 10).
+    #[serde(default = "default_sqs_batch")]
+    pub max_messages: i32,
+    /// Long-poll wait in seconds (0 to 20).
+    #[serde(default = "default_sqs_wait")]
+    pub wait_secs: i32,
+}
+
+fn default_sqs_batch() -> i32 {
+    10
+}
+fn default_sqs_wait() -> i32 {
+    20
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,7 +150,13 @@ pub struct OrgConfig {
     pub url: String,
     /// Written to `organization.id`; defaults to `name`.
     pub tenant: Option<String>,
-    pub auth: AuthConfig,
+    /// How the poller signs in. Needed by `poll`; under `serve`, an org without it is push-only
+    /// and nothing backfills what pushes miss.
+    pub auth: Option<AuthConfig>,
+    /// Receive this org's Okta event hook.
+    pub event_hook: Option<EventHookConfig>,
+    /// Receive this org's Log Streaming through EventBridge.
+    pub eventbridge: Option<EventBridgeConfig>,
     /// How far back the first poll looks, in hours (Okta keeps 90 days).
     #[serde(default = "default_lookback_hours")]
     pub initial_lookback_hours: u64,
@@ -242,17 +346,95 @@ impl Config {
                 bail!("org {}: no sinks; add [[org.sinks]]", org.name);
             }
             match &org.auth {
-                AuthConfig::Ssws { token_env: None, token_file: None } => {
+                None if org.event_hook.is_none() && org.eventbridge.is_none() => {
+                    bail!("org {}: no [org.auth], so nothing can collect its events; add one", org.name)
+                }
+                None => {}
+                Some(AuthConfig::Ssws { token_env: None, token_file: None }) => {
                     bail!("org {}: auth needs token_env or token_file (secrets never go in the config file)", org.name)
                 }
-                AuthConfig::Ssws { token_env: Some(_), token_file: Some(_) } => {
+                Some(AuthConfig::Ssws { token_env: Some(_), token_file: Some(_) }) => {
                     bail!("org {}: auth has both token_env and token_file; keep one", org.name)
                 }
-                AuthConfig::Ssws { .. } => {}
-                oauth => crate::auth::validate(oauth).map_err(|e| anyhow::anyhow!("org {}: {e}", org.name))?,
+                Some(AuthConfig::Ssws { .. }) => {}
+                Some(oauth) => crate::auth::validate(oauth).map_err(|e| anyhow::anyhow!("org {}: {e}", org.name))?,
+            }
+            if let Some(hook) = &org.event_hook {
+                hook.auth.validate().map_err(|e| anyhow::anyhow!("org {}: event_hook: {e}", org.name))?;
+            }
+            if let Some(eb) = &org.eventbridge {
+                if eb.auth.is_none() && eb.queue_url.is_none() {
+                    bail!(
+                        "org {}: [org.eventbridge] needs auth (for an API destination) or queue_url (for an SQS target)",
+                        org.name
+                    );
+                }
+                if let Some(auth) = &eb.auth {
+                    auth.validate().map_err(|e| anyhow::anyhow!("org {}: eventbridge.auth: {e}", org.name))?;
+                }
+                if !(1..=10).contains(&eb.max_messages) {
+                    bail!("org {}: eventbridge.max_messages must be between 1 and 10", org.name);
+                }
+                if !(0..=20).contains(&eb.wait_secs) {
+                    bail!("org {}: eventbridge.wait_secs must be between 0 and 20", org.name);
+                }
             }
         }
+        let mut names = std::collections::HashSet::new();
+        for org in &self.orgs {
+            if !names.insert(org.name.as_str()) {
+                bail!("org name {:?} is used twice; org names must be unique", org.name);
+            }
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            bail!("[server] needs both tls_cert and tls_key, or neither");
+        }
+        if self.server.max_body_bytes == 0 {
+            bail!("[server] max_body_bytes must be above 0");
+        }
         Ok(())
+    }
+
+    /// Whether any org receives pushes (so `serve` has something to listen for).
+    pub fn has_push(&self) -> bool {
+        self.orgs.iter().any(|o| o.event_hook.is_some() || o.eventbridge.is_some())
+    }
+}
+
+impl PushAuthConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.header.is_empty() || axum::http::HeaderName::from_bytes(self.header.as_bytes()).is_err() {
+            return Err(format!("header {:?} is not a valid HTTP header name", self.header));
+        }
+        match (&self.secret_env, &self.secret_file) {
+            (None, None) => Err("needs secret_env or secret_file (secrets never go in the config file)".into()),
+            (Some(_), Some(_)) => Err("has both secret_env and secret_file; keep one".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The exact header value a sender must present.
+    pub fn expected_value(&self, org: &str) -> Result<Secret> {
+        let secret = match (&self.secret_env, &self.secret_file) {
+            (Some(var), _) => Secret::from_env(var).with_context(|| format!("org {org}: the push secret"))?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("org {org}: while reading secret_file {}", path.display()))?;
+                Secret(text.lines().next().unwrap_or("").trim().to_owned())
+            }
+            (None, None) => bail!("org {org}: a push auth needs secret_env or secret_file"),
+        };
+        if secret.0.is_empty() {
+            bail!("org {org}: the push secret is empty");
+        }
+        Ok(match &self.username {
+            Some(user) => {
+                use base64::Engine as _;
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", secret.0));
+                Secret(format!("Basic {basic}"))
+            }
+            None => secret,
+        })
     }
 }
 
@@ -268,13 +450,13 @@ impl OrgConfig {
     /// Reads the API token from where the config says it is.
     pub fn token(&self) -> Result<Secret> {
         match &self.auth {
-            AuthConfig::Ssws { token_env: Some(var), .. } => {
+            Some(AuthConfig::Ssws { token_env: Some(var), .. }) => {
                 let value = std::env::var(var).with_context(|| {
                     format!("org {}: the environment variable {var} (auth.token_env) is not set", self.name)
                 })?;
                 Ok(Secret(value.trim().to_owned()))
             }
-            AuthConfig::Ssws { token_file: Some(path), .. } => {
+            Some(AuthConfig::Ssws { token_file: Some(path), .. }) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("org {}: while reading auth.token_file {}", self.name, path.display()))?;
                 Ok(Secret(text.lines().next().unwrap_or("").trim().to_owned()))

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod guest;
+pub mod pipeline;
 pub mod sim;
 pub mod sinks;
 pub mod sources;

@@ -3,7 +3,9 @@
 //! Metric names: `okta_normalizer_events_in_total`, `_events_written_total`,
 //! `_events_duplicate_total`, `_events_failed_total`, `_requests_total{status}`,
 //! `_rate_limit_remaining`, `_lag_seconds` and `_healthy` (0 once an org has had no events for
-//! longer than its `no_events_alert_hours`), all labelled with `org`.
+//! longer than its `no_events_alert_hours`), all labelled with `org`; `_events_by_channel_total`
+//! (`org`, `channel`: poll, event_hook, eventbridge, sqs); for `serve`,
+//! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -23,6 +26,19 @@ pub struct OrgLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabel {
     pub org: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub org: String,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabel {
+    pub org: String,
+    pub channel: String,
     pub status: u16,
 }
 
@@ -38,6 +54,9 @@ pub struct Metrics {
     pub rate_limit_remaining: Family<OrgLabel, Gauge>,
     pub lag_seconds: Family<OrgLabel, Gauge>,
     pub healthy: Family<OrgLabel, Gauge>,
+    pub events_by_channel: Family<ChannelLabel, Counter>,
+    pub push_requests: Family<PushLabel, Counter>,
+    pub push_ack_seconds: Histogram,
 }
 
 impl Metrics {
@@ -52,6 +71,9 @@ impl Metrics {
             rate_limit_remaining: Family::default(),
             lag_seconds: Family::default(),
             healthy: Family::default(),
+            events_by_channel: Family::default(),
+            push_requests: Family::default(),
+            push_ack_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             registry: Registry::default(),
         };
         registry.register("events_in", "Events received from Okta", m.events_in.clone());
@@ -81,6 +103,21 @@ impl Metrics {
             "healthy",
             "1 while the org delivers events, 0 after no_events_alert_hours without any",
             m.healthy.clone(),
+        );
+        registry.register(
+            "events_by_channel",
+            "Events written, by the channel that brought them",
+            m.events_by_channel.clone(),
+        );
+        registry.register(
+            "push_requests",
+            "Push requests received by serve, by org, channel and answer",
+            m.push_requests.clone(),
+        );
+        registry.register(
+            "push_ack_seconds",
+            "Seconds from a push request's arrival to its answer",
+            m.push_ack_seconds.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

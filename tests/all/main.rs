@@ -14,4 +14,6 @@ mod oauth;
 mod opensearch;
 mod poll;
 mod properties;
+mod serve;
 mod sim;
+mod sim_push;

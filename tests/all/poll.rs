@@ -17,7 +17,7 @@ use tokio::sync::watch;
 const TOKEN: &str = "00test-token-0123456789abcdef";
 
 /// `n` realistic events (the golden fixtures, with fresh uuids) published over the last `minutes`.
-fn events(n: usize, minutes: i64, tag: &str) -> Vec<Value> {
+pub(crate) fn events(n: usize, minutes: i64, tag: &str) -> Vec<Value> {
     let templates: Vec<Value> = golden_inputs().iter().map(|(_, b)| serde_json::from_slice(b).expect("json")).collect();
     let now = jiff::Timestamp::now().as_millisecond();
     (0..n)
@@ -32,7 +32,7 @@ fn events(n: usize, minutes: i64, tag: &str) -> Vec<Value> {
         .collect()
 }
 
-fn test_dir(name: &str) -> PathBuf {
+pub(crate) fn test_dir(name: &str) -> PathBuf {
     let dir = root().join("target/poll-tests").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("test dir");
@@ -65,7 +65,7 @@ async fn poll_once(config: Config) -> Vec<OrgResult> {
 }
 
 /// Every document in the sink files, by uuid, with how often it appears.
-fn written(dir: &Path) -> HashMap<String, usize> {
+pub(crate) fn written(dir: &Path) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
@@ -78,7 +78,7 @@ fn written(dir: &Path) -> HashMap<String, usize> {
     counts
 }
 
-fn assert_exactly_once(dir: &Path, expected: &[Value]) {
+pub(crate) fn assert_exactly_once(dir: &Path, expected: &[Value]) {
     let counts = written(dir);
     let missing: Vec<&str> =
         expected.iter().filter_map(|e| e["uuid"].as_str()).filter(|u| !counts.contains_key(*u)).collect();

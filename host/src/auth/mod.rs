@@ -203,7 +203,10 @@ impl Auth {
     /// that a key can sign.
     pub fn from_org(org: &OrgConfig) -> Result<Auth> {
         let token_url = format!("{}/oauth2/v1/token", org.url.trim_end_matches('/'));
-        let kind = match &org.auth {
+        let Some(auth) = &org.auth else {
+            anyhow::bail!("org {}: no [org.auth]; polling the System Log needs an API token or an OAuth app", org.name)
+        };
+        let kind = match auth {
             AuthConfig::Ssws { .. } => Kind::Ssws(org.token()?),
             AuthConfig::PrivateKeyJwt { client_id, key_env, key_file, kid, scopes, dpop } => {
                 let (text, source) = read_secret(&org.name, "key", key_env.as_deref(), key_file.as_deref())?;
@@ -847,7 +850,7 @@ mod tests {
 
     #[test]
     fn settings_are_validated_with_clear_messages() {
-        let err = |auth: &str| validate(&org(auth).auth).expect_err("invalid");
+        let err = |auth: &str| validate(org(auth).auth.as_ref().expect("auth")).expect_err("invalid");
         assert!(err("type = \"private_key_jwt\"\nclient_id = \"0oa1\"").contains("key_env or key_file"));
         assert!(
             err("type = \"private_key_jwt\"\nclient_id = \"0oa1\"\nkey_file = KEY\nkey_env = \"K\"")
@@ -861,8 +864,8 @@ mod tests {
         );
         assert!(err("type = \"oin\"\nclient_id = \"0oa1\"").contains("secret_env or secret_file"));
         let ok = org("type = \"oin\"\nclient_id = \"0oa1\"\nsecret_env = \"S\"");
-        assert!(validate(&ok.auth).is_ok());
-        let AuthConfig::Oin { scopes, dpop, .. } = &ok.auth else { panic!("oin") };
+        assert!(validate(ok.auth.as_ref().expect("auth")).is_ok());
+        let Some(AuthConfig::Oin { scopes, dpop, .. }) = &ok.auth else { panic!("oin") };
         assert_eq!((scopes.as_slice(), *dpop), (&["okta.logs.read".to_owned()][..], false), "defaults");
     }
 

@@ -3,6 +3,7 @@
 mod component;
 mod normalize;
 pub mod poll;
+pub mod serve;
 mod sim;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Normalize(args) => normalize::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Component(args) => component::run(&args, &cli.runtime),
         Command::Poll(args) => poll::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Serve(args) => serve::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Sim(args) => sim::run_sim(&args),
         Command::Demo(args) => sim::run_demo(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Config(crate::cli::ConfigCommand::Example) => {

@@ -10,9 +10,9 @@ use anyhow::{Result, bail};
 use tokio::sync::watch;
 
 use crate::cli::PollArgs;
-use crate::config::{Config, SinkConfig};
-use crate::guest::{EngineConfig, OutputOptions, Runtime};
-use crate::sinks::{FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
+use crate::config::Config;
+use crate::guest::Runtime;
+use crate::pipeline::OrgPipeline;
 use crate::sources::okta_api::{OrgPoller, Stats};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -42,6 +42,9 @@ pub type OrgResult = (String, Result<Arc<Mutex<Stats>>>);
 
 /// Polls every org of `config` until `stop` (or caught up, with `once`), logging a status line
 /// every `status_every`.
+/// Each org's name and counters, for [`status_lines`].
+pub type OrgStats = Vec<(String, Arc<Mutex<Stats>>)>;
+
 pub async fn poll(
     config: Config,
     runtime: &Runtime,
@@ -59,49 +62,13 @@ pub async fn poll(
     let mut all_stats = Vec::new();
     for org in config.orgs {
         let name = org.name.clone();
-        let engine_config = EngineConfig {
-            tenant_id: org.tenant().to_owned(),
-            tenant_domain: host_of(&org.url),
-            output: OutputOptions { preserve_original: false, redact_secrets: true },
-        };
-        let normalizer = match runtime.instantiate(&engine_config)? {
-            Ok(n) => n,
-            Err(e) => bail!("org {name}: the normalizer refused its settings: {} ({})", e.message, e.field),
-        };
-        let sinks = org
-            .sinks
-            .iter()
-            .map(|s| -> Result<Sink> {
-                Ok(match s {
-                    SinkConfig::File { dir, max_bytes, max_age_secs } => Sink::File(FileSink::open(FileSinkConfig {
-                        dir: dir.clone(),
-                        prefix: name.clone(),
-                        max_bytes: *max_bytes,
-                        max_age: Duration::from_secs(*max_age_secs),
-                    })?),
-                    SinkConfig::Stdout => Sink::Stdout(StdoutSink),
-                    SinkConfig::Opensearch { url, index, username, password_env, dead_letter } => {
-                        let basic_auth = match (username, password_env) {
-                            (Some(user), Some(var)) => Some((user.clone(), crate::config::Secret::from_env(var)?)),
-                            (None, None) => None,
-                            _ => {
-                                bail!("org {name}: an opensearch sink needs both username and password_env, or neither")
-                            }
-                        };
-                        Sink::OpenSearch(OpenSearchSink::new(OpenSearchSinkConfig {
-                            url: url.clone(),
-                            index: index.clone(),
-                            basic_auth,
-                            dead_letter: dead_letter.clone(),
-                            max_attempts: 6,
-                            retry_base: Duration::from_millis(org.retry_base_ms.max(1)),
-                        })?)
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let stats = Arc::new(Mutex::new(Stats::default()));
-        let mut poller = OrgPoller::new(org, normalizer, store.clone(), sinks, stats.clone(), metrics.clone())?;
+        if org.auth.is_none() {
+            bail!("org {name}: no [org.auth], so it cannot be polled (it only receives pushes; run `serve` for it)");
+        }
+        let pipeline = OrgPipeline::build(&org, runtime, store.clone(), metrics.clone())?;
+        let stats = pipeline.stats_handle();
+        let pipeline = Arc::new(tokio::sync::Mutex::new(pipeline));
+        let mut poller = OrgPoller::new(org, pipeline, store.clone(), stats.clone(), metrics.clone())?;
         let stop = stop.clone();
         all_stats.push((name.clone(), stats.clone()));
         tasks.push((name, stats, tokio::spawn(async move { poller.run(stop, once).await })));
@@ -123,7 +90,7 @@ pub async fn poll(
 
 /// Progress: in a terminal, a live line per org (indicatif); otherwise a status log line per org
 /// every `every`.
-async fn status_lines(orgs: Vec<(String, Arc<Mutex<Stats>>)>, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Receiver<bool>) {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bars = indicatif::MultiProgress::new();
     let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}").expect("a valid template");
@@ -174,14 +141,6 @@ async fn status_lines(orgs: Vec<(String, Arc<Mutex<Stats>>)>, every: Duration, m
     }
 }
 
-/// `https://acme.okta.com/...` → `acme.okta.com`.
-fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?']).next()?.split('@').next_back()?;
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    (!host.is_empty()).then(|| host.to_owned())
-}
-
 /// The text of a config that polls the simulator at `base_url` into `dir` (used by `demo`).
 pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path, interval_secs: u64) -> String {
     let store: PathBuf = dir.join("okta-normalizer.db");
@@ -195,10 +154,9 @@ pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn host_names() {
+        use crate::pipeline::host_of;
         assert_eq!(host_of("https://acme.okta.com").as_deref(), Some("acme.okta.com"));
         assert_eq!(host_of("http://127.0.0.1:8090/x").as_deref(), Some("127.0.0.1"));
     }

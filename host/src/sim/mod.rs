@@ -9,10 +9,16 @@
 //!
 //! Tests start it on 127.0.0.1 with [`Simulator::start`] and add events with
 //! [`SimHandle::push`]; `okta-normalizer sim` runs it with a generator of realistic activity.
+//!
+//! It also pushes, as Okta does (§4–5): [`verify_hook`] is the event-hook handshake,
+//! [`SimHandle::start_event_hook`] and [`SimHandle::start_log_stream`] follow the log and deliver
+//! it to an event hook or a Log Stream (EventBridge), with the same retries, failures and chaos
+//! (`push.rs`).
 
 pub mod generator;
 mod logs;
 mod oauth;
+mod push;
 mod ratelimit;
 
 use std::net::SocketAddr;
@@ -27,6 +33,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub use oauth::{OAuthClient, OAuthConfig, OAuthCounts, OinClient};
+pub use push::{HookTarget, PushChaos, PushHandle, PushStats, StreamTarget, verify_hook};
 pub use ratelimit::OrgType;
 
 /// How an SSWS token behaves.
@@ -123,6 +130,8 @@ pub struct SimHandle {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Wakes the hook and stream deliveries when events arrive, and stops them on drop.
+    hub: push::Hub,
 }
 
 /// Builds and starts simulators.
@@ -159,7 +168,7 @@ impl Simulator {
                 })
                 .await;
         });
-        Ok(SimHandle { addr, state, shutdown: Some(tx) })
+        Ok(SimHandle { addr, state, shutdown: Some(tx), hub: push::Hub::new() })
     }
 }
 
@@ -173,14 +182,8 @@ impl SimHandle {
     /// that is late: it appears behind cursors that already passed its `published` time.
     pub fn push(&self, events: &[Value], delay: Duration) {
         let persisted_ms = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        let mut state = lock(&self.state);
-        for e in events {
-            let published_ms = e["published"].as_str().and_then(parse_ms).unwrap_or(persisted_ms);
-            let seq = state.next_seq;
-            state.next_seq += 1;
-            state.events.push(Stored { persisted_ms, seq, published_ms, json: e.to_string() });
-        }
-        state.events.sort_by_key(|s| (s.persisted_ms, s.seq));
+        store(&mut lock(&self.state), events, persisted_ms);
+        self.hub.wake();
     }
 
     /// Changes the chaos switches while running.
@@ -220,10 +223,22 @@ impl Drop for SimHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.hub.close();
     }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+/// Adds events to the log, persisted at `persisted_ms` (the one way events enter it).
+fn store(state: &mut State, events: &[Value], persisted_ms: i64) {
+    for e in events {
+        let published_ms = e["published"].as_str().and_then(parse_ms).unwrap_or(persisted_ms);
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.events.push(Stored { persisted_ms, seq, published_ms, json: e.to_string() });
+    }
+    state.events.sort_by_key(|s| (s.persisted_ms, s.seq));
+}
+
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic inside a handler must not take the simulator down for the rest of a test.
     state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,10 +1,16 @@
 //! The durable store: SQLite (WAL, synchronous writes) holding, per org, the polling cursor, the
-//! last `published` time, a bounded window of recently seen uuids, and each sink's committed
-//! position.
+//! last `published` time, a bounded window of recently seen uuids, each sink's committed
+//! position, and the spool of pushed deliveries not yet written (`spool.rs`).
 //!
 //! A batch is committed in one transaction *after* the sinks made it durable, so a crash either
-//! loses nothing (the batch is fetched again and the sinks roll back to their committed position)
-//! or has already recorded everything.
+//! loses nothing (the batch is fetched again, or is still in the spool, and the sinks roll back
+//! to their committed position) or has already recorded everything. The uuid window is shared by
+//! every channel (poll, event hook, EventBridge), so an event reaches the sinks once whichever
+//! channel brings it first.
+
+mod spool;
+
+pub use spool::{SpoolEntry, SpoolError, Spooler};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -28,14 +34,24 @@ pub struct SinkPosition {
     pub len: u64,
 }
 
+/// The poller's progress through one page.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor<'a> {
+    pub next_url: &'a str,
+    pub last_published_ms: Option<i64>,
+}
+
 /// What one batch commits.
 #[derive(Debug, Default)]
 pub struct Commit<'a> {
-    pub next_url: Option<&'a str>,
-    pub last_published_ms: Option<i64>,
+    /// Set by the poller only: pushed events must never move the polling cursor or the
+    /// last-published mark it resumes from, or a gap in the pushes would be skipped.
+    pub cursor: Option<Cursor<'a>>,
     /// (uuid, published_ms) of the events written.
     pub uuids: Vec<(&'a str, Option<i64>)>,
     pub sinks: Vec<(&'a str, SinkPosition)>,
+    /// Spooled deliveries this batch finished (deleted in the same transaction).
+    pub spooled: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -55,6 +71,7 @@ impl Store {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 10000;
              CREATE TABLE IF NOT EXISTS checkpoint (
                  org TEXT PRIMARY KEY,
                  next_url TEXT,
@@ -73,7 +90,15 @@ impl Store {
                  generation INTEGER NOT NULL,
                  len INTEGER NOT NULL,
                  PRIMARY KEY (org, sink)
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS spool (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 org TEXT NOT NULL,
+                 channel TEXT NOT NULL,
+                 received_ms INTEGER NOT NULL,
+                 body BLOB NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS spool_by_org ON spool (org, id);",
         )
         .with_context(|| format!("while preparing the store {}", path.display()))?;
         Ok(Store { conn, window: i64::try_from(window).unwrap_or(i64::MAX) })
@@ -123,14 +148,20 @@ impl Store {
     /// Records one batch: cursor, last published time, uuids and sink positions, atomically.
     pub fn commit(&mut self, org: &str, c: &Commit<'_>) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO checkpoint (org, next_url, last_published_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (org) DO UPDATE SET
-                 next_url = excluded.next_url,
-                 last_published_ms = max(coalesce(checkpoint.last_published_ms, 0), coalesce(excluded.last_published_ms, 0))",
-            params![org, c.next_url, c.last_published_ms],
-        )?;
+        if let Some(cursor) = c.cursor {
+            tx.execute(
+                "INSERT INTO checkpoint (org, next_url, last_published_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (org) DO UPDATE SET
+                     next_url = excluded.next_url,
+                     last_published_ms = max(coalesce(checkpoint.last_published_ms, 0), coalesce(excluded.last_published_ms, 0))",
+                params![org, cursor.next_url, cursor.last_published_ms],
+            )?;
+        }
         {
+            let mut done = tx.prepare_cached("DELETE FROM spool WHERE id = ?1")?;
+            for id in &c.spooled {
+                done.execute([id])?;
+            }
             let mut insert =
                 tx.prepare_cached("INSERT OR IGNORE INTO seen (org, uuid, published_ms) VALUES (?1, ?2, ?3)")?;
             for (uuid, published) in &c.uuids {
@@ -158,6 +189,34 @@ impl Store {
         Ok(())
     }
 
+    /// The oldest spooled deliveries of an org, up to `max_rows` or about `max_bytes`.
+    pub fn spooled(&self, org: &str, max_rows: usize, max_bytes: usize) -> Result<Vec<SpoolEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, channel, received_ms, body FROM spool WHERE org = ?1 ORDER BY id LIMIT ?2")?;
+        let mut rows = stmt.query(params![org, i64::try_from(max_rows).unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while let Some(row) = rows.next()? {
+            let body: Vec<u8> = row.get(3)?;
+            bytes += body.len();
+            out.push(SpoolEntry { id: row.get(0)?, channel: row.get(1)?, received_ms: row.get(2)?, body });
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Spooled deliveries and their bytes, over every org.
+    pub fn spool_size(&self) -> Result<(u64, u64)> {
+        let (rows, bytes) =
+            self.conn.query_row("SELECT count(*), coalesce(sum(length(body)), 0) FROM spool", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+        Ok((rows.unsigned_abs(), bytes.unsigned_abs()))
+    }
+
     /// How many uuids the window holds for an org.
     pub fn window_len(&self, org: &str) -> Result<u64> {
         Ok(self
@@ -178,10 +237,10 @@ mod tests {
         let mut store = Store::open(&dir.join("s.db"), 3).expect("opens");
         assert_eq!(store.checkpoint("acme").expect("reads"), Checkpoint::default());
         let commit = Commit {
-            next_url: Some("http://x/api/v1/logs?after=1_1"),
-            last_published_ms: Some(10),
+            cursor: Some(Cursor { next_url: "http://x/api/v1/logs?after=1_1", last_published_ms: Some(10) }),
             uuids: vec![("a", Some(1)), ("b", Some(2))],
             sinks: vec![("file", SinkPosition { generation: 1, len: 99 })],
+            spooled: Vec::new(),
         };
         store.commit("acme", &commit).expect("commits");
         let seen = store.already_seen("acme", ["a", "c"].into_iter()).expect("reads");
@@ -190,7 +249,11 @@ mod tests {
         store
             .commit(
                 "acme",
-                &Commit { uuids: vec![("c", None), ("d", None)], last_published_ms: Some(5), ..Commit::default() },
+                &Commit {
+                    uuids: vec![("c", None), ("d", None)],
+                    cursor: Some(Cursor { next_url: "http://x/api/v1/logs?after=2_1", last_published_ms: Some(5) }),
+                    ..Commit::default()
+                },
             )
             .expect("commits");
         assert_eq!(store.window_len("acme").expect("count"), 3, "the window is bounded");
@@ -199,6 +262,9 @@ mod tests {
         assert_eq!(store.sink_position("acme", "file").expect("reads"), Some(SinkPosition { generation: 1, len: 99 }));
         store.forget_cursor("acme").expect("forgets");
         assert_eq!(store.checkpoint("acme").expect("reads").next_url, None);
+        store.commit("acme", &Commit { uuids: vec![("e", Some(99))], ..Commit::default() }).expect("commits");
+        let cp = store.checkpoint("acme").expect("reads");
+        assert_eq!((cp.next_url, cp.last_published_ms), (None, Some(10)), "a pushed batch never moves the cursor");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -15,55 +15,38 @@
 pub mod budget;
 pub mod link;
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use reqwest::StatusCode;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, Verdict};
 use crate::config::OrgConfig;
-use crate::guest::{BatchOptions, InputFormat, Normalizer, Outcome};
-use crate::sinks::{Doc, Sink};
-use crate::store::{Commit, Store};
-use crate::telemetry::{Health, HealthChange, Metrics, OrgLabel, RequestLabel};
+pub use crate::pipeline::Stats;
+use crate::pipeline::{Channel, SharedPipeline};
+use crate::store::Store;
+use crate::telemetry::{Metrics, OrgLabel, RequestLabel};
 use budget::Snapshot;
 
 /// Consecutive failed batches (a sink or the store failing) before an org stops.
 const MAX_BATCH_FAILURES: u32 = 10;
-
-/// Counters a status line and the tests read.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub pages: u64,
-    pub events_in: u64,
-    pub written: u64,
-    pub duplicates: u64,
-    pub failed: u64,
-    pub rate_limited: u64,
-    pub retries: u64,
-    /// Milliseconds between the newest `published` written and the moment it was written.
-    pub lag_ms: i64,
-    pub caught_up: bool,
-}
 
 /// One org's poller.
 pub struct OrgPoller {
     org: OrgConfig,
     client: reqwest::Client,
     auth: Auth,
-    normalizer: Normalizer,
+    /// Normalizes, dedupes, writes and commits; shared with the org's push channels.
+    pipeline: SharedPipeline,
     store: Arc<Mutex<Store>>,
-    sinks: Vec<Sink>,
     stats: Arc<Mutex<Stats>>,
     budget: Option<Snapshot>,
     /// Failed requests in a row, for the backoff.
     failures: u32,
     metrics: Arc<Metrics>,
     label: OrgLabel,
-    health: Health,
     /// Base of the exponential backoff for 5xx and transport errors.
     retry_base: Duration,
 }
@@ -91,11 +74,12 @@ struct Page {
 }
 
 impl OrgPoller {
+    /// A poller for `org`, writing through `pipeline` (whose store is `store` and counters
+    /// `stats`).
     pub fn new(
         org: OrgConfig,
-        normalizer: Normalizer,
+        pipeline: SharedPipeline,
         store: Arc<Mutex<Store>>,
-        sinks: Vec<Sink>,
         stats: Arc<Mutex<Stats>>,
         metrics: Arc<Metrics>,
     ) -> Result<OrgPoller> {
@@ -109,21 +93,17 @@ impl OrgPoller {
             .build()
             .context("while setting up the HTTP client")?;
         let label = Metrics::org(&org.name);
-        metrics.healthy.get_or_create(&label).set(1);
-        let health = Health::new(org.no_events_alert_hours, crate::time::now_ms());
         Ok(OrgPoller {
             org,
             client,
             auth,
-            normalizer,
+            pipeline,
             store,
-            sinks,
             stats,
             budget: None,
             failures: 0,
             metrics,
             label,
-            health,
             retry_base,
         })
     }
@@ -139,14 +119,6 @@ impl OrgPoller {
     /// Polls until `stop` turns true, or, with `once`, until caught up.
     pub async fn run(&mut self, mut stop: watch::Receiver<bool>, once: bool) -> Result<()> {
         let name = self.org.name.clone();
-        for sink in &mut self.sinks {
-            let committed = self
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .sink_position(&name, sink.name())?;
-            sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
-        }
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -159,14 +131,7 @@ impl OrgPoller {
                 // The window has reset; the old snapshot no longer applies.
                 self.budget = None;
             }
-            if let Some(HealthChange::Silent(hours)) = self.health.check(crate::time::now_ms()) {
-                self.metrics.healthy.get_or_create(&self.label).set(0);
-                tracing::warn!(
-                    org = %name,
-                    hours,
-                    "No events from this org for {hours} h; check that the token still has access and that the org is active."
-                );
-            }
+            self.pipeline.lock().await.check_health();
             let url = self.next_url()?;
             match self.fetch(&url).await {
                 Ok(page) => {
@@ -184,7 +149,7 @@ impl OrgPoller {
                             }
                             let wait = self.backoff();
                             tracing::warn!(org = %name, error = %format!("{error:#}"), attempt = self.failures, "Writing a batch failed; retrying it.");
-                            self.recover_sinks()?;
+                            self.pipeline.lock().await.recover()?;
                             if sleep_or_stop(wait, &mut stop).await {
                                 return Ok(());
                             }
@@ -223,20 +188,6 @@ impl OrgPoller {
                 Err(Failure::Fatal(error)) => return Err(error.context(format!("org {name}"))),
             }
         }
-    }
-
-    /// Rolls every sink back to its committed position.
-    fn recover_sinks(&mut self) -> Result<()> {
-        let name = &self.org.name;
-        for sink in &mut self.sinks {
-            let committed = self
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .sink_position(name, sink.name())?;
-            sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
-        }
-        Ok(())
     }
 
     /// The URL to ask next: the stored `next` link, or a `since` query.
@@ -341,85 +292,13 @@ impl OrgPoller {
         base + self.retry_base.mul_f64(fastrand::f64() * 0.5)
     }
 
-    /// Normalizes, dedupes, writes and commits one page. Returns whether the page was full
-    /// (so more is waiting).
+    /// Normalizes, dedupes, writes and commits one page (through the pipeline). Returns whether
+    /// the page was full (so more is waiting).
     async fn process(&mut self, url: &str, page: Page) -> Result<bool> {
-        let name = self.org.name.clone();
-        let ingested = crate::time::format_ms(crate::time::now_ms());
-        let options = BatchOptions { format: InputFormat::ApiPage, ingested: Some(ingested) };
-        let result = match self.normalizer.normalize(&page.body, &options)? {
-            Ok(r) => r,
-            Err(e) => bail!("org {name}: Okta sent a page that is not a JSON array ({}: {})", e.code, e.message),
-        };
-        let count = result.outcomes.len();
-        let uuids: Vec<&str> = result
-            .outcomes
-            .iter()
-            .filter_map(|o| match &o.outcome {
-                Outcome::Normalized(n) => n.uuid.as_deref(),
-                Outcome::Failed(_) => None,
-            })
-            .collect();
-        let seen = self.store().already_seen(&name, uuids.iter().copied())?;
-        let mut in_page = HashSet::new();
-        let mut docs = Vec::with_capacity(count);
-        let mut commit = Commit::default();
-        let (mut duplicates, mut failed) = (0u64, 0u64);
-        for o in &result.outcomes {
-            match &o.outcome {
-                Outcome::Normalized(n) => {
-                    if let Some(uuid) = n.uuid.as_deref() {
-                        if seen.contains(uuid) || !in_page.insert(uuid) {
-                            duplicates += 1;
-                            continue;
-                        }
-                        commit.uuids.push((uuid, n.published_ms));
-                    }
-                    commit.last_published_ms = commit.last_published_ms.max(n.published_ms);
-                    docs.push(Doc { id: n.uuid.as_deref(), json: &n.document });
-                }
-                Outcome::Failed(e) => {
-                    failed += 1;
-                    tracing::warn!(org = %name, code = %e.code, error = %e.message, "An event could not be read; writing it as a pipeline_error document.");
-                    docs.push(Doc { id: None, json: &e.document });
-                }
-            }
-        }
-        let mut positions = Vec::new();
-        for sink in &mut self.sinks {
-            sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
-            if let Some(pos) = sink.flush().await.with_context(|| format!("org {name}: sink {}", sink.name()))? {
-                positions.push((sink.name().to_owned(), pos));
-            }
-        }
-        commit.sinks = positions.iter().map(|(n, p)| (n.as_str(), *p)).collect();
         let next = page.next.unwrap_or_else(|| url.to_owned());
-        commit.next_url = Some(&next);
-        self.store().commit(&name, &commit)?;
-
-        let written = u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
-        let now = crate::time::now_ms();
-        self.metrics.events_in.get_or_create(&self.label).inc_by(u64::try_from(count).unwrap_or(u64::MAX));
-        self.metrics.events_written.get_or_create(&self.label).inc_by(written);
-        self.metrics.events_duplicate.get_or_create(&self.label).inc_by(duplicates);
-        self.metrics.events_failed.get_or_create(&self.label).inc_by(failed);
-        if count > 0 && self.health.saw_events(now) == Some(HealthChange::Recovered) {
-            self.metrics.healthy.get_or_create(&self.label).set(1);
-            tracing::info!(org = %name, "Events are arriving again.");
-        }
-        if let Some(last) = commit.last_published_ms {
-            self.metrics.lag_seconds.get_or_create(&self.label).set((now - last) / 1000);
-        }
-        let mut stats = self.stats();
-        stats.pages += 1;
-        stats.events_in += u64::try_from(count).unwrap_or(u64::MAX);
-        stats.written += written;
-        stats.failed += failed;
-        stats.duplicates += duplicates;
-        if let Some(last) = commit.last_published_ms {
-            stats.lag_ms = now - last;
-        }
-        Ok(count >= usize::try_from(self.org.page_limit).unwrap_or(usize::MAX))
+        let delivered = self.pipeline.lock().await.deliver(Channel::Poll, &[&page.body], Some(&next), &[]).await?;
+        self.stats().pages += 1;
+        Ok(delivered.events_in >= usize::try_from(self.org.page_limit).unwrap_or(usize::MAX))
     }
 }
 

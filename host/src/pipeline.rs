@@ -1,0 +1,384 @@
+//! One org's way from Okta bytes to its sinks, shared by every channel that brings its events:
+//! the poller, event hooks, EventBridge API destinations and the SQS consumer.
+//!
+//! [`OrgPipeline::deliver`] normalizes a batch in the component, drops uuids the store has
+//! already seen, writes the rest to every sink, makes the sinks durable, and then commits the
+//! uuids, the sinks' positions and the channel's own progress (the poller's cursor, or the spool
+//! rows the batch came from) in one transaction. Channels share one pipeline per org behind a
+//! mutex, so batches are written one at a time and the uuid check and the commit never race:
+//! each uuid reaches the sinks once, whichever channel delivers it first and however often.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::config::{OrgConfig, SinkConfig};
+use crate::guest::{BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime};
+use crate::sinks::{Doc, FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
+use crate::store::{Commit, Cursor, Store};
+use crate::telemetry::{ChannelLabel, Health, HealthChange, Metrics, OrgLabel};
+
+/// Where a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// `GET /api/v1/logs`.
+    Poll,
+    /// An Okta event hook delivery.
+    EventHook,
+    /// An EventBridge API destination (HTTP).
+    EventBridge,
+    /// An SQS queue that an EventBridge rule targets.
+    Sqs,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Poll => "poll",
+            Channel::EventHook => "event_hook",
+            Channel::EventBridge => "eventbridge",
+            Channel::Sqs => "sqs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::Poll, Channel::EventHook, Channel::EventBridge, Channel::Sqs].into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The input format a body from this channel has.
+    pub fn format(self) -> InputFormat {
+        match self {
+            Channel::Poll => InputFormat::ApiPage,
+            Channel::EventHook => InputFormat::EventHook,
+            // An envelope, an array of them, NDJSON, or bare LogEvents (an input transformer).
+            Channel::EventBridge | Channel::Sqs => InputFormat::Auto,
+        }
+    }
+}
+
+/// Counters a status line and the tests read.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub pages: u64,
+    pub events_in: u64,
+    pub written: u64,
+    pub duplicates: u64,
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub retries: u64,
+    /// Events written per channel: poll, event hook, EventBridge, SQS.
+    pub written_by: [u64; 4],
+    /// Milliseconds between the newest `published` written and the moment it was written.
+    pub lag_ms: i64,
+    pub caught_up: bool,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Delivered {
+    pub events_in: usize,
+    pub written: u64,
+    pub duplicates: u64,
+    pub failed: u64,
+}
+
+/// One org's normalizer, sinks and store, shared by its channels.
+pub struct OrgPipeline {
+    name: String,
+    normalizer: Normalizer,
+    store: Arc<Mutex<Store>>,
+    sinks: Vec<Sink>,
+    stats: Arc<Mutex<Stats>>,
+    metrics: Arc<Metrics>,
+    label: OrgLabel,
+    health: Health,
+    /// Where pushed bodies the normalizer cannot read are kept (`serve` only).
+    dead_letter_dir: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for OrgPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgPipeline").field("org", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The shared handle channels hold.
+pub type SharedPipeline = Arc<tokio::sync::Mutex<OrgPipeline>>;
+
+impl OrgPipeline {
+    /// The pipeline of one configured org: its normalizer instance and its sinks.
+    pub fn build(
+        org: &OrgConfig,
+        runtime: &Runtime,
+        store: Arc<Mutex<Store>>,
+        metrics: Arc<Metrics>,
+    ) -> Result<OrgPipeline> {
+        let name = &org.name;
+        let engine_config = EngineConfig {
+            tenant_id: org.tenant().to_owned(),
+            tenant_domain: host_of(&org.url),
+            output: OutputOptions { preserve_original: false, redact_secrets: true },
+        };
+        let normalizer = match runtime.instantiate(&engine_config)? {
+            Ok(n) => n,
+            Err(e) => bail!("org {name}: the normalizer refused its settings: {} ({})", e.message, e.field),
+        };
+        let sinks = org.sinks.iter().map(|s| build_sink(org, s)).collect::<Result<Vec<_>>>()?;
+        OrgPipeline::new(name.clone(), normalizer, store, sinks, metrics, org.no_events_alert_hours)
+    }
+
+    /// Builds the pipeline and rolls every sink back to its committed position (a crash may have
+    /// left uncommitted output behind).
+    pub fn new(
+        name: String,
+        normalizer: Normalizer,
+        store: Arc<Mutex<Store>>,
+        sinks: Vec<Sink>,
+        metrics: Arc<Metrics>,
+        no_events_alert_hours: u64,
+    ) -> Result<OrgPipeline> {
+        let label = Metrics::org(&name);
+        metrics.healthy.get_or_create(&label).set(1);
+        let health = Health::new(no_events_alert_hours, crate::time::now_ms());
+        let mut pipeline = OrgPipeline {
+            name,
+            normalizer,
+            store,
+            sinks,
+            stats: Arc::new(Mutex::new(Stats::default())),
+            metrics,
+            label,
+            health,
+            dead_letter_dir: None,
+        };
+        pipeline.recover()?;
+        Ok(pipeline)
+    }
+
+    /// Keeps pushed bodies without readable events in `dir` instead of failing the batch.
+    pub fn with_dead_letters(mut self, dir: std::path::PathBuf) -> OrgPipeline {
+        self.dead_letter_dir = Some(dir);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counters, shared.
+    pub fn stats_handle(&self) -> Arc<Mutex<Stats>> {
+        self.stats.clone()
+    }
+
+    pub fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Rolls every sink back to its committed position.
+    pub fn recover(&mut self) -> Result<()> {
+        let name = &self.name;
+        for sink in &mut self.sinks {
+            let committed = self
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .sink_position(name, sink.name())?;
+            sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
+        }
+        Ok(())
+    }
+
+    /// Warns once when the org has been silent for too long (on every channel).
+    pub fn check_health(&mut self) {
+        if let Some(HealthChange::Silent(hours)) = self.health.check(crate::time::now_ms()) {
+            self.metrics.healthy.get_or_create(&self.label).set(0);
+            tracing::warn!(
+                org = %self.name,
+                hours,
+                "No events from this org for {hours} h; check that the token still has access, that hooks and streams are active, and that the org is active."
+            );
+        }
+    }
+
+    /// Normalizes, dedupes, writes and commits one batch of `bodies` from `channel`.
+    ///
+    /// `cursor` is the poller's progress (committed with the batch); `spooled` are the spool rows
+    /// the bodies came from (deleted with the batch). On an error nothing is committed: call
+    /// [`OrgPipeline::recover`] before the next batch.
+    pub async fn deliver(
+        &mut self,
+        channel: Channel,
+        bodies: &[&[u8]],
+        cursor: Option<&str>,
+        spooled: &[i64],
+    ) -> Result<Delivered> {
+        let name = self.name.clone();
+        let ingested = crate::time::format_ms(crate::time::now_ms());
+        let options = BatchOptions { format: channel.format(), ingested: Some(ingested) };
+        let mut results = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let result = blocking(|| self.normalizer.normalize(body, &options))?;
+            match result {
+                Ok(r) => results.push(r),
+                Err(e) if channel == Channel::Poll => {
+                    bail!("org {name}: Okta sent a page that is not a JSON array ({}: {})", e.code, e.message)
+                }
+                // A pushed body was checked before it was accepted, so this is a shape the guest
+                // does not take: keep the body in the dead-letter directory rather than lose it.
+                Err(e) => {
+                    let Some(dir) = &self.dead_letter_dir else {
+                        bail!(
+                            "org {name}: a {} body has no events to read ({}: {})",
+                            channel.as_str(),
+                            e.code,
+                            e.message
+                        )
+                    };
+                    let why = format!("{}: {}", e.code, e.message);
+                    let path = crate::sources::push::keep_dead_letter(dir, &name, channel, body, &why)?;
+                    tracing::warn!(org = %name, channel = channel.as_str(), error = %why, path = %path.display(), "A pushed body has no events the normalizer can read; kept it as a dead letter.");
+                    self.stats().failed += 1;
+                    self.metrics.events_failed.get_or_create(&self.label).inc();
+                }
+            }
+        }
+        let outcomes = results.iter().flat_map(|r| r.outcomes.iter());
+        let count = results.iter().map(|r| r.outcomes.len()).sum::<usize>();
+        let uuids: Vec<&str> = outcomes
+            .clone()
+            .filter_map(|o| match &o.outcome {
+                Outcome::Normalized(n) => n.uuid.as_deref(),
+                Outcome::Failed(_) => None,
+            })
+            .collect();
+        let seen = self.store().already_seen(&name, uuids.iter().copied())?;
+        let mut in_batch = HashSet::new();
+        let mut docs = Vec::with_capacity(count);
+        let mut commit = Commit::default();
+        let mut last_published_ms = None;
+        let (mut duplicates, mut failed) = (0u64, 0u64);
+        for o in outcomes {
+            match &o.outcome {
+                Outcome::Normalized(n) => {
+                    if let Some(uuid) = n.uuid.as_deref() {
+                        if seen.contains(uuid) || !in_batch.insert(uuid) {
+                            duplicates += 1;
+                            continue;
+                        }
+                        commit.uuids.push((uuid, n.published_ms));
+                    }
+                    last_published_ms = last_published_ms.max(n.published_ms);
+                    docs.push(Doc { id: n.uuid.as_deref(), json: &n.document });
+                }
+                Outcome::Failed(e) => {
+                    failed += 1;
+                    tracing::warn!(org = %name, channel = channel.as_str(), code = %e.code, error = %e.message, "An event could not be read; writing it as a pipeline_error document.");
+                    docs.push(Doc { id: None, json: &e.document });
+                }
+            }
+        }
+        let mut positions = Vec::new();
+        for sink in &mut self.sinks {
+            sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
+            if let Some(pos) = sink.flush().await.with_context(|| format!("org {name}: sink {}", sink.name()))? {
+                positions.push((sink.name().to_owned(), pos));
+            }
+        }
+        commit.sinks = positions.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+        commit.cursor = cursor.map(|next_url| Cursor { next_url, last_published_ms });
+        commit.spooled = spooled.to_vec();
+        self.store().commit(&name, &commit)?;
+
+        let written = u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
+        self.record(channel, count, written, duplicates, failed, last_published_ms);
+        Ok(Delivered { events_in: count, written, duplicates, failed })
+    }
+
+    fn record(
+        &mut self,
+        channel: Channel,
+        count: usize,
+        written: u64,
+        duplicates: u64,
+        failed: u64,
+        last_published_ms: Option<i64>,
+    ) {
+        let now = crate::time::now_ms();
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
+        self.metrics.events_in.get_or_create(&self.label).inc_by(count);
+        self.metrics.events_written.get_or_create(&self.label).inc_by(written);
+        self.metrics
+            .events_by_channel
+            .get_or_create(&ChannelLabel { org: self.name.clone(), channel: channel.as_str().to_owned() })
+            .inc_by(written);
+        self.metrics.events_duplicate.get_or_create(&self.label).inc_by(duplicates);
+        self.metrics.events_failed.get_or_create(&self.label).inc_by(failed);
+        if count > 0 && self.health.saw_events(now) == Some(HealthChange::Recovered) {
+            self.metrics.healthy.get_or_create(&self.label).set(1);
+            tracing::info!(org = %self.name, "Events are arriving again.");
+        }
+        if let Some(last) = last_published_ms {
+            self.metrics.lag_seconds.get_or_create(&self.label).set((now - last) / 1000);
+        }
+        let mut stats = self.stats();
+        stats.events_in += count;
+        stats.written += written;
+        stats.written_by[channel as usize] += written;
+        stats.failed += failed;
+        stats.duplicates += duplicates;
+        if let Some(last) = last_published_ms {
+            stats.lag_ms = now - last;
+        }
+    }
+}
+
+fn build_sink(org: &OrgConfig, config: &SinkConfig) -> Result<Sink> {
+    let name = &org.name;
+    Ok(match config {
+        SinkConfig::File { dir, max_bytes, max_age_secs } => Sink::File(FileSink::open(FileSinkConfig {
+            dir: dir.clone(),
+            prefix: name.clone(),
+            max_bytes: *max_bytes,
+            max_age: Duration::from_secs(*max_age_secs),
+        })?),
+        SinkConfig::Stdout => Sink::Stdout(StdoutSink),
+        SinkConfig::Opensearch { url, index, username, password_env, dead_letter } => {
+            let basic_auth = match (username, password_env) {
+                (Some(user), Some(var)) => Some((user.clone(), crate::config::Secret::from_env(var)?)),
+                (None, None) => None,
+                _ => bail!("org {name}: an opensearch sink needs both username and password_env, or neither"),
+            };
+            Sink::OpenSearch(OpenSearchSink::new(OpenSearchSinkConfig {
+                url: url.clone(),
+                index: index.clone(),
+                basic_auth,
+                dead_letter: dead_letter.clone(),
+                max_attempts: 6,
+                retry_base: Duration::from_millis(org.retry_base_ms.max(1)),
+            })?)
+        }
+    })
+}
+
+/// `https://acme.okta.com/...` → `acme.okta.com`.
+pub(crate) fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next()?.split('@').next_back()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// Runs CPU-heavy work (the component) without stalling the other tasks on this worker thread,
+/// such as request handlers waiting to acknowledge.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
