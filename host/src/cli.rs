@@ -143,6 +143,11 @@ pub struct DemoArgs {
     /// Events of history in the simulated org.
     #[arg(long, default_value_t = 20000)]
     pub history_events: usize,
+    /// Run `serve` instead of `poll`: the simulated org also delivers through an event hook
+    /// (after Okta's verification handshake) and a Log Stream to an EventBridge API destination,
+    /// while the poller backfills; each event is written once.
+    #[arg(long)]
+    pub push: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -467,7 +467,7 @@ impl OrgConfig {
 }
 
 /// What `okta-normalizer config example` prints.
-pub const EXAMPLE: &str = r#"# okta-normalizer poll configuration.
+pub const EXAMPLE: &str = r#"# okta-normalizer configuration, for `poll` and `serve`.
 # Secrets never go in this file: it names the environment variable or file that holds them.
 
 [store]
@@ -477,6 +477,16 @@ uuid_window = 100000
 
 [metrics]
 listen = "127.0.0.1:9464"           # Prometheus metrics at /metrics; remove to turn off
+
+# Only `serve` reads [server], [org.event_hook] and [org.eventbridge].
+[server]
+listen = "127.0.0.1:8080"           # where event hooks and EventBridge API destinations arrive
+# tls_cert = "/etc/okta-normalizer/cert.pem"   # HTTPS with rustls; without both, plain HTTP behind a proxy
+# tls_key = "/etc/okta-normalizer/key.pem"
+max_body_bytes = 10485760           # larger requests get 413
+max_spool_bytes = 1073741824        # accepted but unwritten deliveries beyond this get 503
+dead_letter_dir = "okta-dead-letter"   # bodies that are not JSON are kept here
+# tenant_header = "tenant_UUID"     # route /hooks and /eventbridge by this header (org tenant or name)
 
 [[org]]
 name = "acme"                       # used as organization.id and in file names
@@ -503,6 +513,20 @@ token_env = "OKTA_API_TOKEN"        # or: token_file = "/run/secrets/okta-token"
 # client_id = "0oa1b2c3d4e5f6g7h8i9"
 # secret_env = "OKTA_CLIENT_SECRET"        # or: secret_file = "/run/secrets/okta-client-secret"
 # scopes = ["okta.logs.read"]
+
+# An Okta event hook pointed at https://<host>/hooks/acme (serve only).
+# [org.event_hook]
+# header = "Authorization"                 # Okta's authScheme key
+# secret_env = "ACME_HOOK_SECRET"          # the header's whole value; or: secret_file = "..."
+
+# Log Streaming through AWS EventBridge (serve only): an API destination to
+# https://<host>/eventbridge/acme, and/or an SQS queue the EventBridge rule targets.
+# [org.eventbridge]
+# queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/okta-log-stream"
+# region = "us-east-1"
+# [org.eventbridge.auth]
+# header = "x-api-key"                     # or header = "Authorization" with username = "..." for Basic
+# secret_env = "ACME_STREAM_KEY"
 
 [[org.sinks]]
 type = "file"                       # rotating NDJSON: <dir>/<org>-<generation>.ndjson
@@ -534,6 +558,29 @@ mod tests {
     }
 
     #[test]
+    fn the_example_push_sections_are_valid_when_uncommented() {
+        // Uncomment the settings between the event hook's comment and the sinks.
+        let mut in_push = false;
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| {
+                in_push = (in_push || l.starts_with("# An Okta event hook")) && !l.starts_with("[[org.sinks]]");
+                let setting = l.starts_with("# [") || l.split_once(" = ").is_some_and(|(k, _)| !k[2..].contains(' '));
+                if in_push && setting { &l[2..] } else { l }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config: Config = toml::from_str(&uncommented).expect("parses");
+        config.validate().expect("valid");
+        let org = &config.orgs[0];
+        assert_eq!(org.event_hook.as_ref().expect("hook").auth.header, "Authorization");
+        let eb = org.eventbridge.as_ref().expect("eventbridge");
+        assert_eq!(eb.auth.as_ref().expect("auth").header, "x-api-key");
+        assert!(eb.queue_url.as_deref().is_some_and(|q| q.starts_with("https://sqs.")));
+        assert!(config.has_push());
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         let bad = EXAMPLE.replace("token_env = \"OKTA_API_TOKEN\"", "");
         let config: Config = toml::from_str(&bad).expect("parses");
@@ -543,5 +590,17 @@ mod tests {
             toml::from_str::<Config>(&EXAMPLE.replace("interval_secs", "intervl_secs")).expect_err("typo").to_string();
         assert!(err.contains("intervl_secs"), "{err}");
         assert_eq!(format!("{:?}", Secret("s3cr3t".into())), "[redacted]");
+        let push_only = EXAMPLE.replace("[org.auth]", "[org.auth_]");
+        let err = toml::from_str::<Config>(&push_only).expect_err("unknown table").to_string();
+        assert!(err.contains("auth_"), "{err}");
+        let nothing = "[[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\n";
+        let err = toml::from_str::<Config>(nothing).expect("parses").validate().expect_err("no channel").to_string();
+        assert!(err.contains("no [org.auth], so nothing can collect its events"), "{err}");
+        let push_only = format!("{nothing}[org.event_hook]\nsecret_env = \"HOOK\"\n");
+        toml::from_str::<Config>(&push_only).expect("parses").validate().expect("a push-only org is fine");
+        let tls = EXAMPLE.replace("# tls_cert", "tls_cert");
+        let config: Config = toml::from_str(&tls).expect("parses");
+        let err = config.validate().expect_err("cert without key").to_string();
+        assert!(err.contains("both tls_cert and tls_key"), "{err}");
     }
 }

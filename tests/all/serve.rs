@@ -179,6 +179,39 @@ async fn the_verification_handshake_answers_okta_and_checks_the_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_the_configured_certificate_and_key_serves_https() {
+    let dir = test_dir("serve-tls");
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let cert = certified.cert.pem();
+    std::fs::write(dir.join("cert.pem"), &cert).expect("cert");
+    std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).expect("key");
+    let tls = format!("tls_cert = {:?}\ntls_key = {:?}", dir.join("cert.pem"), dir.join("key.pem"));
+    let running = start(config(&dir, None, &tls)).await;
+    let https = format!("https://{}/hooks/acme", running.addr);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("pem"))
+        .build()
+        .expect("client");
+    let answer = client
+        .get(&https)
+        .header("x-okta-verification-challenge", "over-tls")
+        .header("authorization", HOOK_SECRET)
+        .send()
+        .await
+        .expect("an HTTPS request");
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.expect("text").contains("over-tls"));
+    let body = delivery(&events(5, 1, "tls")).to_string();
+    let posted = client.post(&https).header("authorization", HOOK_SECRET).body(body).send().await.expect("post");
+    assert_eq!(posted.status(), 200);
+    let plain = reqwest::get(running.url("/healthz")).await;
+    assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()), "plain HTTP is not served");
+    eventually(Duration::from_secs(30), "the events at the sink", || sink_count(&dir) == 5).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_auth_is_401_and_stores_nothing() {
     let dir = test_dir("serve-auth");
     let running = start(config(&dir, None, "")).await;

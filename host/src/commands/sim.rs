@@ -13,7 +13,7 @@ use crate::cli::{DemoArgs, SimArgs};
 use crate::config::Config;
 use crate::guest::Runtime;
 use crate::sim::generator::{ALL_SCENARIOS, Generator};
-use crate::sim::{DEFAULT_TOKEN, SimConfig, SimHandle, Simulator};
+use crate::sim::{DEFAULT_TOKEN, HookTarget, PushChaos, SimConfig, SimHandle, Simulator, StreamTarget, verify_hook};
 use crate::time::now_ms;
 
 pub(super) fn run_sim(args: &SimArgs) -> Result<ExitCode> {
@@ -54,12 +54,16 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
         std::fs::write(&config_path, crate::commands::poll::demo_config(&sim.base_url(), &token_file, dir, 2))?;
         eprintln!(
             "okta-normalizer: simulator on {} with {history} events from the last 24 h (including {} attack scenarios); \
-             polling it with {} for {} s",
+             {} it with {} for {} s",
             sim.base_url(),
             ALL_SCENARIOS.len(),
+            if args.push { "receiving its event hook and Log Stream and polling" } else { "polling" },
             config_path.display(),
             args.seconds
         );
+        if args.push {
+            std::fs::write(&config_path, push_config(&sim.base_url(), &token_file, dir)?)?;
+        }
         let config = Config::load(&config_path)?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let sim = std::sync::Arc::new(sim);
@@ -75,7 +79,44 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
             tokio::time::sleep(Duration::from_secs(seconds)).await;
             let _ = stop_tx.send(true);
         });
-        let results = crate::commands::poll::poll(config, runtime, false, stop_rx, Duration::from_secs(2)).await?;
+        let results = if args.push {
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<crate::commands::serve::Ready>();
+            let push = tokio::spawn({
+                let sim = sim.clone();
+                let mut stop = stop_rx.clone();
+                async move {
+                    let Ok(ready) = ready_rx.await else { return None };
+                    let addr = ready.addr?;
+                    let hook = HookTarget {
+                        auth: Some(("Authorization".into(), DEMO_HOOK_SECRET.into())),
+                        ..HookTarget::new(format!("http://{addr}/hooks/sim"))
+                    };
+                    if let Err(e) = verify_hook(&hook).await {
+                        eprintln!("okta-normalizer: the event hook was not verified: {e:#}");
+                        return None;
+                    }
+                    eprintln!("okta-normalizer: event hook verified at http://{addr}/hooks/sim; streaming to http://{addr}/eventbridge/sim");
+                    let hook = sim.start_event_hook(hook, PushChaos { duplicate_probability: 0.05, ..PushChaos::default() });
+                    let stream = sim.start_log_stream(
+                        StreamTarget::http(
+                            format!("http://{addr}/eventbridge/sim"),
+                            Some(("x-api-key".into(), DEMO_STREAM_KEY.into())),
+                        ),
+                        PushChaos::default(),
+                    );
+                    // Okta stops delivering when the receiver goes away; so does the demo.
+                    let _ = stop.wait_for(|s| *s).await;
+                    hook.stop();
+                    stream.stop();
+                    Some(())
+                }
+            });
+            let results = crate::commands::serve::serve(config, runtime, stop_rx, Some(ready_tx), Duration::from_secs(2)).await?;
+            push.abort();
+            results
+        } else {
+            crate::commands::poll::poll(config, runtime, false, stop_rx, Duration::from_secs(2)).await?
+        };
         live.abort();
         let mut code = ExitCode::SUCCESS;
         for (org, result) in results {
@@ -90,6 +131,12 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
                         s.pages,
                         s.rate_limited
                     );
+                    if args.push {
+                        let [poll, hook, eventbridge, _] = s.written_by;
+                        eprintln!(
+                            "okta-normalizer: {org}: first brought by the event hook {hook}, the Log Stream {eventbridge}, the poller {poll}"
+                        );
+                    }
                 }
                 Err(e) => {
                     eprintln!("okta-normalizer: {org} stopped: {e:#}");
@@ -99,6 +146,26 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
         }
         Ok(code)
     })
+}
+
+/// The demo's push secrets. Not secrets: they only open the demo's own receiver.
+const DEMO_HOOK_SECRET: &str = "Bearer demo-hook-secret-not-a-secret";
+const DEMO_STREAM_KEY: &str = "demo-api-key-not-a-secret";
+
+/// The `demo --push` config: the poll config plus an event hook and an EventBridge API
+/// destination on a free local port.
+fn push_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path) -> Result<String> {
+    std::fs::write(dir.join("hook-secret"), DEMO_HOOK_SECRET)?;
+    std::fs::write(dir.join("stream-key"), DEMO_STREAM_KEY)?;
+    let poll = crate::commands::poll::demo_config(base_url, token_file, dir, 2);
+    let (store, org) = poll.split_once("[[org]]").context("the demo config has an [[org]]")?;
+    let (org, sinks) = org.split_once("[[org.sinks]]").context("the demo config has sinks")?;
+    Ok(format!(
+        "{store}[server]\nlisten = \"127.0.0.1:0\"\ndead_letter_dir = {dead:?}\n\n[[org]]{org}         [org.event_hook]\nheader = \"Authorization\"\nsecret_file = {hook:?}\n\n         [org.eventbridge.auth]\nheader = \"x-api-key\"\nsecret_file = {key:?}\n\n[[org.sinks]]{sinks}",
+        dead = dir.join("dead-letter"),
+        hook = dir.join("hook-secret"),
+        key = dir.join("stream-key"),
+    ))
 }
 
 async fn start(addr: SocketAddr, org_type: crate::sim::OrgType, token: &str) -> Result<SimHandle> {
