@@ -1,16 +1,22 @@
 //! The durable store: SQLite (WAL, synchronous writes) holding, per org, the polling cursor, the
 //! last `published` time, a bounded window of recently seen uuids, each sink's committed
-//! position, and the spool of pushed deliveries not yet written (`spool.rs`).
+//! position; and, in a second file beside it (`<name>.spool.db`), the spool of pushed
+//! deliveries not yet written (`spool.rs`).
 //!
 //! A batch is committed in one transaction *after* the sinks made it durable, so a crash either
 //! loses nothing (the batch is fetched again, or is still in the spool, and the sinks roll back
 //! to their committed position) or has already recorded everything. The uuid window is shared by
 //! every channel (poll, event hook, EventBridge), so an event reaches the sinks once whichever
 //! channel brings it first.
+//!
+//! The spool is a file of its own so that acknowledging a push never waits for the write lock a
+//! large batch commit holds on the main file. Spool rows are deleted right *after* their batch
+//! commits: a crash in between leaves them to be written again on restart, and the uuid window
+//! drops every event in them as already written.
 
 mod spool;
 
-pub use spool::{SpoolEntry, SpoolError, Spooler};
+pub use spool::{SpoolEntry, SpoolError, Spooler, spool_path};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -50,13 +56,15 @@ pub struct Commit<'a> {
     /// (uuid, published_ms) of the events written.
     pub uuids: Vec<(&'a str, Option<i64>)>,
     pub sinks: Vec<(&'a str, SinkPosition)>,
-    /// Spooled deliveries this batch finished (deleted in the same transaction).
+    /// Spooled deliveries this batch finished (deleted once the batch is committed).
     pub spooled: Vec<i64>,
 }
 
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The spool file (`spool_path`).
+    spool: Connection,
     /// How many uuids per org the dedupe window keeps.
     window: i64,
 }
@@ -90,18 +98,11 @@ impl Store {
                  generation INTEGER NOT NULL,
                  len INTEGER NOT NULL,
                  PRIMARY KEY (org, sink)
-             );
-             CREATE TABLE IF NOT EXISTS spool (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 org TEXT NOT NULL,
-                 channel TEXT NOT NULL,
-                 received_ms INTEGER NOT NULL,
-                 body BLOB NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS spool_by_org ON spool (org, id);",
+             );",
         )
         .with_context(|| format!("while preparing the store {}", path.display()))?;
-        Ok(Store { conn, window: i64::try_from(window).unwrap_or(i64::MAX) })
+        let spool = spool::open(&spool_path(path))?;
+        Ok(Store { conn, spool, window: i64::try_from(window).unwrap_or(i64::MAX) })
     }
 
     pub fn checkpoint(&self, org: &str) -> Result<Checkpoint> {
@@ -158,10 +159,6 @@ impl Store {
             )?;
         }
         {
-            let mut done = tx.prepare_cached("DELETE FROM spool WHERE id = ?1")?;
-            for id in &c.spooled {
-                done.execute([id])?;
-            }
             let mut insert =
                 tx.prepare_cached("INSERT OR IGNORE INTO seen (org, uuid, published_ms) VALUES (?1, ?2, ?3)")?;
             for (uuid, published) in &c.uuids {
@@ -186,13 +183,23 @@ impl Store {
             params![org, self.window],
         )?;
         tx.commit().context("while committing a batch to the store")?;
+        if !c.spooled.is_empty() {
+            let tx = self.spool.transaction()?;
+            {
+                let mut done = tx.prepare_cached("DELETE FROM spool WHERE id = ?1")?;
+                for id in &c.spooled {
+                    done.execute([id])?;
+                }
+            }
+            tx.commit().context("while removing written deliveries from the spool")?;
+        }
         Ok(())
     }
 
     /// The oldest spooled deliveries of an org, up to `max_rows` or about `max_bytes`.
     pub fn spooled(&self, org: &str, max_rows: usize, max_bytes: usize) -> Result<Vec<SpoolEntry>> {
         let mut stmt = self
-            .conn
+            .spool
             .prepare_cached("SELECT id, channel, received_ms, body FROM spool WHERE org = ?1 ORDER BY id LIMIT ?2")?;
         let mut rows = stmt.query(params![org, i64::try_from(max_rows).unwrap_or(i64::MAX)])?;
         let mut out = Vec::new();
@@ -211,7 +218,7 @@ impl Store {
     /// Spooled deliveries and their bytes, over every org.
     pub fn spool_size(&self) -> Result<(u64, u64)> {
         let (rows, bytes) =
-            self.conn.query_row("SELECT count(*), coalesce(sum(length(body)), 0) FROM spool", [], |r| {
+            self.spool.query_row("SELECT count(*), coalesce(sum(length(body)), 0) FROM spool", [], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })?;
         Ok((rows.unsigned_abs(), bytes.unsigned_abs()))

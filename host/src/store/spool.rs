@@ -6,9 +6,10 @@
 //! of its own and commits whatever requests are waiting in a single transaction (group commit):
 //! under load, 50 concurrent deliveries cost one fsync, not 50.
 //!
-//! Rows leave the spool in the same transaction that records their uuids and the sinks'
-//! positions (`Store::commit`), so a crash at any point either keeps a delivery in the spool or
-//! has finished it.
+//! The spool is its own SQLite file (`spool_path`), so an acknowledgement never waits for the
+//! main file's write lock. Rows leave it right after the transaction that records their uuids
+//! and the sinks' positions (`Store::commit`); a crash in between writes them again on restart,
+//! and the uuid window drops them all as already written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -59,13 +60,37 @@ pub struct Spooler {
 const GROUP_BYTES: usize = 64 << 20;
 const GROUP_JOBS: usize = 512;
 
+/// The spool file beside the store at `store`: `okta-normalizer.db` → `okta-normalizer.spool.db`.
+pub fn spool_path(store: &Path) -> std::path::PathBuf {
+    let stem = store.file_stem().map_or_else(|| "store".into(), |s| s.to_string_lossy().into_owned());
+    store.with_file_name(format!("{stem}.spool.db"))
+}
+
+/// Opens (or creates) the spool file.
+pub(super) fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("while opening the spool {}", path.display()))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA busy_timeout = 10000;
+         CREATE TABLE IF NOT EXISTS spool (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             org TEXT NOT NULL,
+             channel TEXT NOT NULL,
+             received_ms INTEGER NOT NULL,
+             body BLOB NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS spool_by_org ON spool (org, id);",
+    )
+    .with_context(|| format!("while preparing the spool {}", path.display()))?;
+    Ok(conn)
+}
+
 impl Spooler {
-    /// Opens a second connection to the store at `path` (already created by `Store::open`) and
-    /// starts the writer thread. `held` is what the spool holds now.
+    /// Opens a second connection to the spool of the store at `path` (which `Store::open` has
+    /// created) and starts the writer thread. `held` is what the spool holds now.
     pub fn open(path: &Path, held: u64, limit: u64) -> Result<Spooler> {
-        let conn = Connection::open(path).with_context(|| format!("while opening the spool in {}", path.display()))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
-            .context("while preparing the spool")?;
+        let conn = open(&spool_path(path))?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("okta-spool".into())
