@@ -301,10 +301,20 @@ async fn duplicate_and_out_of_order_deliveries_reach_the_sink_once() {
     assert!(stats.duplicate_requests > 0, "the simulator sent duplicates: {stats:?}");
     assert!(stats.reordered_batches > 0, "the simulator sent batches out of order: {stats:?}");
     eventually(Duration::from_secs(60), "the sink to have every event", || sink_count(&dir) >= all.len()).await;
+    let metrics = running.ready.metrics.encode();
     let results = running.stop().await;
     assert!(results[0].1.is_ok());
     assert_exactly_once(&dir, &all);
     assert_eq!(spool_rows(&dir), 0, "the spool is empty once written");
+    let requests = format!(
+        "okta_normalizer_push_requests_total{{org=\"acme\",channel=\"event_hook\",status=\"200\"}} {}",
+        stats.requests
+    );
+    assert!(metrics.contains(&requests), "{requests} in\n{metrics}");
+    let by_channel =
+        format!("okta_normalizer_events_by_channel_total{{org=\"acme\",channel=\"event_hook\"}} {}", all.len());
+    assert!(metrics.contains(&by_channel), "{by_channel} in\n{metrics}");
+    assert!(metrics.contains("okta_normalizer_push_ack_seconds_count"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
