@@ -96,6 +96,8 @@ pub struct OrgPipeline {
     health: Health,
     /// Where pushed bodies the normalizer cannot read are kept (`serve` only).
     dead_letter_dir: Option<std::path::PathBuf>,
+    /// A batch failed and the sinks have not been rolled back since.
+    dirty: bool,
 }
 
 impl std::fmt::Debug for OrgPipeline {
@@ -152,6 +154,7 @@ impl OrgPipeline {
             label,
             health,
             dead_letter_dir: None,
+            dirty: false,
         };
         pipeline.recover()?;
         Ok(pipeline)
@@ -180,7 +183,8 @@ impl OrgPipeline {
         self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Rolls every sink back to its committed position.
+    /// Rolls every sink back to its committed position. [`OrgPipeline::deliver`] does this
+    /// itself before the batch after a failed one.
     pub fn recover(&mut self) -> Result<()> {
         let name = &self.name;
         for sink in &mut self.sinks {
@@ -209,9 +213,30 @@ impl OrgPipeline {
     /// Normalizes, dedupes, writes and commits one batch of `bodies` from `channel`.
     ///
     /// `cursor` is the poller's progress (committed with the batch); `spooled` are the spool rows
-    /// the bodies came from (deleted with the batch). On an error nothing is committed: call
-    /// [`OrgPipeline::recover`] before the next batch.
+    /// the bodies came from (deleted with the batch). On an error nothing is committed, and the
+    /// next call first rolls the sinks back to their committed position.
     pub async fn deliver(
+        &mut self,
+        channel: Channel,
+        bodies: &[&[u8]],
+        cursor: Option<&str>,
+        spooled: &[i64],
+    ) -> Result<Delivered> {
+        if self.dirty {
+            self.recover()?;
+        }
+        let result = self.deliver_batch(channel, bodies, cursor, spooled).await;
+        if result.is_err() {
+            self.dirty = true;
+            // Roll back now if possible, so a sink does not hold uncommitted output while idle.
+            if let Err(e) = self.recover() {
+                tracing::warn!(org = %self.name, error = %format!("{e:#}"), "Rolling the sinks back failed; trying again before the next batch.");
+            }
+        }
+        result
+    }
+
+    async fn deliver_batch(
         &mut self,
         channel: Channel,
         bodies: &[&[u8]],

@@ -1,5 +1,6 @@
 //! The `okta-normalizer` command as a user runs it: files, stdin, malformed lines, empty input,
-//! exit codes and messages.
+//! exit codes and messages; `poll` and `serve` killed with SIGKILL and restarted; and `serve`
+//! reading Log Streaming from SQS behind a local AWS emulator (moto).
 //!
 //! This is the host's own test binary because only here does cargo provide the built executable
 //! (`CARGO_BIN_EXE_okta-normalizer`); everything else lives in `tests/all`.
@@ -7,6 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -245,7 +247,6 @@ fn several_files_are_read_one_by_one() {
 fn poll_survives_sigkill_mid_batch() {
     use okta_normalizer_host::sim::{Chaos, SimConfig, Simulator, TokenStatus};
     use std::collections::HashMap;
-    use std::time::Duration;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let token = "00kill-test-token-abcdef";
@@ -318,4 +319,673 @@ fn poll_survives_sigkill_mid_batch() {
     let duplicated = counts.values().filter(|n| **n > 1).count();
     assert_eq!((lost, duplicated, counts.len()), (0, 0, 3000), "lost, duplicated, distinct");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token never reaches the logs");
+}
+
+// `serve`, as a process: killed with SIGKILL and restarted, and reading SQS behind moto.
+
+const HOOK_SECRET: &str = "Bearer cli-hook-secret-0123456789abcdef";
+const EVENTS_PER_DELIVERY: usize = 50;
+
+/// A child process, killed (SIGKILL) and reaped when dropped, so that a failing test leaves
+/// nothing running. Its stdout and stderr go to a log file, quoted when something goes wrong.
+struct ChildGuard {
+    child: std::process::Child,
+    what: &'static str,
+    log: PathBuf,
+}
+
+impl ChildGuard {
+    fn spawn(mut cmd: Command, what: &'static str, log: &Path) -> std::io::Result<ChildGuard> {
+        let out = std::fs::File::create(log)?;
+        let err = out.try_clone()?;
+        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
+        Ok(ChildGuard { child, what, log: log.to_path_buf() })
+    }
+
+    /// The end of the log, for failure messages.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        format!("--- the end of {} ({}) ---\n{tail}", self.log.display(), self.what)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails the test, with the log, if the process has ended.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("child status") {
+            panic!("{} exited unexpectedly ({status})\n{}", self.what, self.log_tail());
+        }
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM (a graceful stop), then waits for the exit, at most `limit`.
+    fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within {limit:?} of SIGTERM\n{}",
+                self.what,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // Does nothing to a child already reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+fn serve_command(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_okta-normalizer"));
+    cmd.args(["serve", "--status-secs", "1", "--config", config.to_str().expect("utf-8 path")])
+        .env("OKTA_NORMALIZER_CACHE_DIR", root().join("target/wasmtime-cache"))
+        .env_remove("OKTA_NORMALIZER_TENANT");
+    cmd
+}
+
+fn start_serve(cmd: Command, what: &'static str, log: &Path) -> ChildGuard {
+    ChildGuard::spawn(cmd, what, log).unwrap_or_else(|e| panic!("{what} could not start: {e}"))
+}
+
+/// Writes `<dir>/<name>`: a `serve` config for the push-only org `acme` (an event hook whose
+/// secret is in a file, and no `[org.auth]`), listening on `port`, with `sink` as its only
+/// `[[org.sinks]]` table.
+fn hook_config(dir: &Path, name: &str, port: u16, sink: &str) -> PathBuf {
+    std::fs::write(dir.join("hook-secret"), HOOK_SECRET).expect("hook secret");
+    let text = format!(
+        "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n\
+         [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
+         [org.event_hook]\nheader = \"Authorization\"\nsecret_file = {hook:?}\n\n[[org.sinks]]\n{sink}",
+        store = dir.join("store.db"),
+        dead = dir.join("dead"),
+        hook = dir.join("hook-secret"),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// A file sink in `<dir>/events`, small enough to rotate a few times.
+fn file_sink(dir: &Path) -> String {
+    format!("type = \"file\"\ndir = {:?}\nmax_bytes = 200000\n", dir.join("events"))
+}
+
+/// Realistic LogEvents: the golden inputs in turn, each with the uuid `<tag>-<i>` and a
+/// `published` time in the last ten minutes.
+fn log_events(tag: &str, n: usize) -> Vec<serde_json::Value> {
+    let templates = fixture_events(usize::MAX);
+    let now = jiff::Timestamp::now().as_millisecond();
+    (0..n)
+        .map(|i| {
+            let mut e: serde_json::Value = serde_json::from_str(&templates[i % templates.len()]).expect("json");
+            e["uuid"] = format!("{tag}-{i:06}").into();
+            let published =
+                now - 600_000 + i64::try_from(i).expect("small") * 600_000 / i64::try_from(n).expect("small");
+            e["published"] = jiff::Timestamp::from_millisecond(published).expect("valid").to_string().into();
+            e
+        })
+        .collect()
+}
+
+fn uuids(events: &[serde_json::Value]) -> std::collections::HashSet<String> {
+    events.iter().map(|e| e["uuid"].as_str().expect("uuid").to_owned()).collect()
+}
+
+/// An Okta event hook delivery of `events`.
+fn hook_delivery(events: &[serde_json::Value]) -> String {
+    serde_json::json!({
+        "eventType": "com.okta.event_hook",
+        "eventTypeVersion": "1.0",
+        "cloudEventsVersion": "0.1",
+        "source": "https://acme.okta.com/api/v1/eventHooks/who7hphp39JoHLni81d7",
+        "eventId": format!("{:032x}", fastrand::u128(..)),
+        "eventTime": jiff::Timestamp::now().to_string(),
+        "contentType": "application/json",
+        "data": { "events": events },
+    })
+    .to_string()
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+}
+
+/// Waits until `serve` answers `/healthz` on `port`, at most 60 s.
+async fn wait_until_healthy(serve: &mut ChildGuard, port: u16) {
+    let client = http_client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        serve.assert_running();
+        let answer = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+        if answer.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "serve did not answer /healthz within 60 s\n{}", serve.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Complete lines in the sink's files (cheap: no JSON is read).
+fn sink_lines(events_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(events_dir) else { return 0 };
+    entries
+        .map(|e| std::fs::read(e.expect("entry").path()).expect("readable").iter().filter(|b| **b == b'\n').count())
+        .sum()
+}
+
+/// Bytes in the sink's files.
+fn sink_bytes(events_dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(events_dir) else { return 0 };
+    entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()
+}
+
+/// The documents in the sink. While `serve` runs, a file's last line may be half written:
+/// unless `complete`, such lines are skipped; after a stop, every line must be a document.
+fn sink_docs(events_dir: &Path, complete: bool) -> Vec<serde_json::Value> {
+    let mut docs = Vec::new();
+    let Ok(entries) = std::fs::read_dir(events_dir) else { return docs };
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        for line in std::fs::read_to_string(&path).expect("readable").lines() {
+            match serde_json::from_str(line) {
+                Ok(doc) => docs.push(doc),
+                Err(e) => assert!(!complete, "{}: a line is not a JSON document ({e}): {line}", path.display()),
+            }
+        }
+    }
+    docs
+}
+
+fn counts_by_id(docs: &[serde_json::Value]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for doc in docs {
+        *counts.entry(doc["event"]["id"].as_str().expect("every document has event.id").to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// Waits until the sink holds every uuid of `expected`, at most `limit`, while `serve` runs.
+async fn wait_for_sink(
+    serve: &mut ChildGuard,
+    events_dir: &Path,
+    expected: &std::collections::HashSet<String>,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        serve.assert_running();
+        // Reading JSON is slow in a debug build: only once there are enough lines.
+        let lines = sink_lines(events_dir);
+        if lines >= expected.len() {
+            let counts = counts_by_id(&sink_docs(events_dir, false));
+            if expected.iter().all(|u| counts.contains_key(u)) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink holds {lines} lines, not every one of the {} events, after {limit:?}\n{}",
+            expected.len(),
+            serve.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Asserts that the sink holds each uuid of `expected` once and nothing else; returns its documents.
+fn assert_each_once(events_dir: &Path, expected: &std::collections::HashSet<String>) -> Vec<serde_json::Value> {
+    let docs = sink_docs(events_dir, true);
+    let counts = counts_by_id(&docs);
+    let mut missing: Vec<&String> = expected.iter().filter(|u| !counts.contains_key(*u)).collect();
+    let mut duplicated: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    let mut unexpected: Vec<&String> = counts.keys().filter(|u| !expected.contains(*u)).collect();
+    missing.sort();
+    duplicated.sort();
+    unexpected.sort();
+    assert!(missing.is_empty(), "{} events lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        duplicated.is_empty(),
+        "{} events written more than once, e.g. {:?}",
+        duplicated.len(),
+        &duplicated[..duplicated.len().min(5)]
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected documents, e.g. {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
+    );
+    assert_eq!(docs.len(), expected.len());
+    docs
+}
+
+/// The documents are normalized Okta events of org `acme`.
+fn assert_okta_documents(docs: &[serde_json::Value]) {
+    for doc in docs {
+        assert_eq!(doc["event"]["module"], "okta", "{doc}");
+        assert_eq!(doc["event"]["dataset"], "okta.system", "{doc}");
+        assert_ne!(doc["event"]["kind"], "pipeline_error", "{doc}");
+        assert_eq!(doc["organization"]["id"], "acme", "{doc}");
+        assert!(doc["@timestamp"].is_string() && doc["event"]["ingested"].is_string(), "{doc}");
+    }
+}
+
+/// Spooled deliveries (rows, bytes) in the store under `dir` (SQLite in WAL mode: readable while
+/// `serve` runs).
+fn spool_size(dir: &Path) -> (u64, u64) {
+    okta_normalizer_host::store::Store::open(&dir.join("store.db"), 10)
+        .expect("store")
+        .spool_size()
+        .expect("spool size")
+}
+
+/// Waits until the spool is empty, at most 30 s, while `serve` runs: deliveries whose events are
+/// all duplicates may still be in it after the sink holds every event.
+async fn wait_for_empty_spool(serve: &mut ChildGuard, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        serve.assert_running();
+        let size = spool_size(dir);
+        if size.0 == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the spool still holds {size:?} (rows, bytes)\n{}", serve.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `serve` answers 200 only once a delivery is in its spool: killed with SIGKILL right after the
+/// last of 20 acknowledgements, while its only sink (an OpenSearch nobody listens for) has
+/// taken nothing, and restarted with a working file sink, it writes every spooled event exactly
+/// once and empties the spool.
+#[test]
+fn serve_delivers_spooled_events_after_sigkill() {
+    const DELIVERIES: usize = 20;
+    let started = Instant::now();
+    test_runtime().block_on(async {
+        let dir = temp_dir("serve-spool-sigkill");
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/hooks/acme");
+        let unreachable = format!(
+            "type = \"opensearch\"\nurl = \"http://127.0.0.1:9\"\ndead_letter = {:?}\n",
+            dir.join("rejected.ndjson")
+        );
+        let config = hook_config(&dir, "serve-unreachable-sink.toml", port, &unreachable);
+        let mut serve = start_serve(serve_command(&config), "serve (unreachable sink)", &dir.join("serve-1.log"));
+        wait_until_healthy(&mut serve, port).await;
+
+        let events = log_events("spooled", DELIVERIES * EVENTS_PER_DELIVERY);
+        let client = http_client();
+        for (i, chunk) in events.chunks(EVENTS_PER_DELIVERY).enumerate() {
+            let response =
+                client.post(&url).header("authorization", HOOK_SECRET).body(hook_delivery(chunk)).send().await;
+            let response = response.unwrap_or_else(|e| panic!("delivery {i}: {e}\n{}", serve.log_tail()));
+            let status = response.status();
+            assert_eq!(
+                status,
+                200,
+                "delivery {i}: {}\n{}",
+                response.text().await.unwrap_or_default(),
+                serve.log_tail()
+            );
+        }
+        serve.kill();
+        // Nothing reached a sink, so nothing left the spool.
+        assert_eq!(spool_size(&dir).0, DELIVERIES as u64, "every acknowledged delivery is in the spool");
+        assert!(!dir.join("events").exists());
+
+        let config = hook_config(&dir, "serve-file-sink.toml", port, &file_sink(&dir));
+        let mut serve = start_serve(serve_command(&config), "serve (file sink)", &dir.join("serve-2.log"));
+        let expected = uuids(&events);
+        wait_for_sink(&mut serve, &dir.join("events"), &expected, Duration::from_secs(60)).await;
+        wait_for_empty_spool(&mut serve, &dir).await;
+        let status = serve.terminate(Duration::from_secs(30));
+        assert!(status.success(), "serve stopped with {status}\n{}", serve.log_tail());
+        assert!(
+            serve.log_text().contains("Writing deliveries spooled before the last stop"),
+            "the restart found the spool\n{}",
+            serve.log_tail()
+        );
+        assert_okta_documents(&assert_each_once(&dir.join("events"), &expected));
+        assert_eq!(spool_size(&dir), (0, 0), "the spool is empty once written");
+    });
+    eprintln!("serve_delivers_spooled_events_after_sigkill: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// With a working file sink, `serve` is killed with SIGKILL soon after its 100th acknowledgement
+/// (as the sink's files grow), while 8 senders still have deliveries in flight; restarted, it is
+/// sent again every delivery that got no 200 (as Okta retries) and some that did (duplicates).
+/// Every event reaches the sink exactly once: what was acknowledged survived the kill, output
+/// written but not committed was truncated on restart, and the duplicates were dropped.
+#[test]
+fn serve_sigkill_right_after_acks_with_a_working_sink_loses_and_duplicates_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const DELIVERIES: usize = 300;
+    const SENDERS: usize = 8;
+    const KILL_AFTER: usize = 100;
+    const KILL_BY: usize = 200;
+    let started = Instant::now();
+    test_runtime().block_on(async {
+        let dir = temp_dir("serve-ack-sigkill");
+        let port = free_port();
+        let url = Arc::new(format!("http://127.0.0.1:{port}/hooks/acme"));
+        let config = hook_config(&dir, "serve.toml", port, &file_sink(&dir));
+        let mut serve = start_serve(serve_command(&config), "serve (before the kill)", &dir.join("serve-1.log"));
+        wait_until_healthy(&mut serve, port).await;
+
+        let events = log_events("acked", DELIVERIES * EVENTS_PER_DELIVERY);
+        // One body per delivery, sent byte for byte the same when retried (same eventId).
+        let bodies: Arc<Vec<String>> = Arc::new(events.chunks(EVENTS_PER_DELIVERY).map(hook_delivery).collect());
+        let next = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let reached = Arc::new(tokio::sync::Notify::new());
+        let client = http_client();
+        let mut senders = Vec::new();
+        for _ in 0..SENDERS {
+            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            let (next, in_flight, stop, acked, reached) =
+                (next.clone(), in_flight.clone(), stop.clone(), acked.clone(), reached.clone());
+            senders.push(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= DELIVERIES {
+                        break;
+                    }
+                    in_flight.fetch_add(1, Ordering::SeqCst);
+                    let request = client.post(url.as_str()).header("authorization", HOOK_SECRET).body(bodies[i].clone());
+                    let response = request.send().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    if response.is_ok_and(|r| r.status() == 200) {
+                        let mut acked = acked.lock().expect("acked");
+                        acked.push(i);
+                        if acked.len() == KILL_AFTER {
+                            reached.notify_one();
+                        }
+                    }
+                }
+            }));
+        }
+        let enough = tokio::time::timeout(Duration::from_secs(60), reached.notified()).await;
+        assert!(enough.is_ok(), "{KILL_AFTER} deliveries were not acknowledged within 60 s\n{}", serve.log_tail());
+        // The kill comes when the sink's files next grow: most likely between a batch's write and
+        // its commit, so that the restart has output to roll back. But not later than 2 s, nor
+        // than the 200th acknowledgement, so that deliveries are still in flight and to be sent.
+        let sink_size = sink_bytes(&dir.join("events"));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while sink_bytes(&dir.join("events")) == sink_size
+            && Instant::now() < deadline
+            && acked.lock().expect("acked").len() < KILL_BY
+        {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let flying = in_flight.load(Ordering::SeqCst);
+        serve.kill();
+        stop.store(true, Ordering::SeqCst);
+        for sender in senders {
+            tokio::time::timeout(Duration::from_secs(30), sender).await.expect("the senders end").expect("sender");
+        }
+        let acked: std::collections::BTreeSet<usize> = acked.lock().expect("acked").iter().copied().collect();
+        assert!(flying > 0, "requests were in flight at the kill");
+        assert!(acked.len() < DELIVERIES, "the kill came before every delivery was acknowledged");
+        let wrote_before = sink_lines(&dir.join("events"));
+
+        let mut serve = start_serve(serve_command(&config), "serve (after the kill)", &dir.join("serve-2.log"));
+        wait_until_healthy(&mut serve, port).await;
+        // Okta sends again what got no 200; and some acknowledged deliveries come twice anyway.
+        let again: Vec<usize> =
+            (0..DELIVERIES).filter(|i| !acked.contains(i) || i % 5 == 0).collect();
+        for &i in &again {
+            let response = client.post(url.as_str()).header("authorization", HOOK_SECRET).body(bodies[i].clone()).send().await;
+            let response = response.unwrap_or_else(|e| panic!("delivery {i} again: {e}\n{}", serve.log_tail()));
+            assert_eq!(response.status(), 200, "delivery {i} again\n{}", serve.log_tail());
+        }
+        let expected = uuids(&events);
+        wait_for_sink(&mut serve, &dir.join("events"), &expected, Duration::from_secs(60)).await;
+        wait_for_empty_spool(&mut serve, &dir).await;
+        let status = serve.terminate(Duration::from_secs(30));
+        assert!(status.success(), "serve stopped with {status}\n{}", serve.log_tail());
+        let rolled_back = serve.log_text().contains("Rolling back writes that were never committed");
+        assert_okta_documents(&assert_each_once(&dir.join("events"), &expected));
+        assert_eq!(spool_size(&dir), (0, 0), "the spool is empty once written");
+        eprintln!(
+            "serve killed after {} of {DELIVERIES} acknowledgements with {flying} requests in flight and {wrote_before} \
+             lines in the sink; {} deliveries sent again; uncommitted output rolled back on restart: {rolled_back}",
+            acked.len(),
+            again.len()
+        );
+    });
+    eprintln!(
+        "serve_sigkill_right_after_acks_with_a_working_sink_loses_and_duplicates_nothing: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// moto's server (a local AWS), killed when dropped.
+struct Moto {
+    process: ChildGuard,
+    url: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free port and waits until it answers HTTP, at most 60 s.
+    async fn start(dir: &Path) -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let mut process = match ChildGuard::spawn(cmd, "moto_server", &dir.join("moto.log")) {
+            Ok(process) => process,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "moto_server is not on PATH; this test needs the local AWS emulator: pip install 'moto[server]==5.2.5'"
+            ),
+            Err(e) => panic!("moto_server could not start: {e}"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Any HTTP answer means it is up.
+        while client.get(format!("{url}/")).send().await.is_err() {
+            process.assert_running();
+            assert!(Instant::now() < deadline, "moto_server did not answer within 60 s\n{}", process.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Moto { process, url }
+    }
+}
+
+/// The queue's visible and in-flight message counts.
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let get = |name: Name| {
+        out.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).expect("the attribute is a number")
+    };
+    (get(Name::ApproximateNumberOfMessages), get(Name::ApproximateNumberOfMessagesNotVisible))
+}
+
+/// Okta Log Streaming the way AWS delivers it to an SQS target, against a real local AWS (moto):
+/// the simulator's stream calls EventBridge `PutEvents` (with duplicates), a rule on the bus
+/// sends each envelope to an SQS queue, and `serve` (a push-only org with only `queue_url`)
+/// long-polls the queue: every event is written exactly once, as an Okta ECS document, and every
+/// message, duplicates included, is deleted from the queue once written.
+#[test]
+fn serve_reads_log_streaming_from_sqs_through_moto_eventbridge() {
+    use aws_sdk_eventbridge::types::Target;
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use okta_normalizer_host::sim::{PushChaos, SimConfig, Simulator, StreamTarget, TokenStatus};
+
+    // moto spends about 0.2 s of CPU on each event PutEvents routes to a target (it rebuilds the
+    // envelope through eight JSONPath expressions), so the stream is kept short.
+    const EVENTS: usize = 60;
+    let started = Instant::now();
+    test_runtime().block_on(async {
+        let dir = temp_dir("serve-sqs-moto");
+        let moto = Moto::start(&dir).await;
+        let credentials = Credentials::new("test", "test", None, None, "test");
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(&moto.url)
+                .credentials_provider(credentials.clone())
+                .build(),
+        );
+        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(&moto.url)
+                .credentials_provider(credentials)
+                .build(),
+        );
+        let queue_url = sqs.create_queue().queue_name("okta-stream").send().await.expect("CreateQueue");
+        let queue_url = queue_url.queue_url().expect("a queue URL").to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let queue_arn =
+            attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("ARN").clone();
+        // Okta's stream lands on a partner event bus named like its source
+        // (aws.partner/okta.com/...); moto cannot create a bus whose name has a '/', so the
+        // stream goes to a custom bus, with the source and the rule as on AWS.
+        let bus = "okta-log-stream";
+        eventbridge.create_event_bus().name(bus).send().await.expect("CreateEventBus");
+        eventbridge
+            .put_rule()
+            .name("okta-to-sqs")
+            .event_bus_name(bus)
+            .event_pattern(r#"{"source":[{"prefix":"aws.partner/okta.com/"}]}"#)
+            .send()
+            .await
+            .expect("PutRule");
+        let target = Target::builder().id("okta-stream-queue").arn(&queue_arn).build().expect("target");
+        let put = eventbridge.put_targets().rule("okta-to-sqs").event_bus_name(bus).targets(target).send().await;
+        assert_eq!(put.expect("PutTargets").failed_entry_count(), 0);
+
+        let text = format!(
+            "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n\
+             [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
+             [org.eventbridge]\nqueue_url = {queue_url:?}\nendpoint_url = {endpoint:?}\nregion = \"us-east-1\"\n\
+             wait_secs = 1\n\n[[org.sinks]]\n{sink}",
+            store = dir.join("store.db"),
+            port = free_port(),
+            dead = dir.join("dead"),
+            endpoint = moto.url,
+            sink = file_sink(&dir),
+        );
+        let config = dir.join("serve.toml");
+        std::fs::write(&config, text).expect("config");
+        let mut cmd = serve_command(&config);
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        let mut serve = start_serve(cmd, "serve (SQS)", &dir.join("serve.log"));
+
+        let sim = Simulator::start(
+            SimConfig {
+                tokens: vec![("00sqs-test-token-0123456789".to_owned(), TokenStatus::Valid)],
+                window: Duration::from_secs(2),
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("simulator starts");
+        let stream = sim.start_log_stream(
+            StreamTarget::EventBridge {
+                endpoint_url: Some(moto.url.clone()),
+                region: "us-east-1".into(),
+                bus: bus.into(),
+                source: "aws.partner/okta.com/acme/okta-normalizer".into(),
+                credentials: Some(("test".into(), "test".into())),
+            },
+            PushChaos { duplicate_probability: 0.2, seed: 5, ..PushChaos::default() },
+        );
+        let events = log_events("sqs", EVENTS);
+        sim.push(&events, Duration::ZERO);
+        let expected = uuids(&events);
+        wait_for_sink(&mut serve, &dir.join("events"), &expected, Duration::from_secs(90)).await;
+
+        // The stream's late duplicates, then the queue: empty once everything was written.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stream.caught_up() {
+            assert!(Instant::now() < deadline, "the stream did not finish: {:?}", stream.stats());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let stats = stream.stats();
+        assert_eq!((stats.failed_batches, stats.dropped_events), (0, 0), "PutEvents never failed: {stats:?}");
+        assert!(stats.duplicate_requests > 0, "the stream sent duplicates: {stats:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            serve.assert_running();
+            let depth = queue_depth(&sqs, &queue_url).await;
+            if depth == (0, 0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queue still holds {depth:?} (visible, in flight) messages\n{}",
+                serve.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let status = serve.terminate(Duration::from_secs(30));
+        assert!(status.success(), "serve stopped with {status}\n{}", serve.log_tail());
+        let docs = assert_each_once(&dir.join("events"), &expected);
+        assert_okta_documents(&docs);
+        let log = serve.log_text();
+        assert!(log.contains("Reading Log Streaming events from SQS"), "{}", serve.log_tail());
+        assert!(!log.contains("SQS keeps failing"), "{}", serve.log_tail());
+        drop(moto.process);
+        eprintln!("stream: {stats:?}");
+    });
+    eprintln!("serve_reads_log_streaming_from_sqs_through_moto_eventbridge: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -69,14 +69,7 @@ pub async fn consume(
             continue;
         }
         let bodies: Vec<&[u8]> = messages.iter().map(|m| m.body().unwrap_or("").as_bytes()).collect();
-        let delivered = {
-            let mut p = pipeline.lock().await;
-            let result = p.deliver(Channel::Sqs, &bodies, None, &[]).await;
-            if result.is_err() {
-                p.recover()?;
-            }
-            result
-        };
+        let delivered = pipeline.lock().await.deliver(Channel::Sqs, &bodies, None, &[]).await;
         if let Err(error) = delivered {
             // Not deleted: SQS redelivers after the visibility timeout.
             failures += 1;

@@ -138,8 +138,8 @@ impl OrgPoller {
                     let full = match self.process(&url, page).await {
                         Ok(full) => full,
                         Err(error) => {
-                            // A sink or the store failed mid-batch: nothing was committed, so roll the
-                            // sinks back and fetch the same page again after a backoff.
+                            // A sink or the store failed mid-batch: nothing was committed (the pipeline
+                            // rolls its sinks back), so fetch the same page again after a backoff.
                             self.failures += 1;
                             self.stats().retries += 1;
                             if self.failures >= MAX_BATCH_FAILURES {
@@ -149,7 +149,6 @@ impl OrgPoller {
                             }
                             let wait = self.backoff();
                             tracing::warn!(org = %name, error = %format!("{error:#}"), attempt = self.failures, "Writing a batch failed; retrying it.");
-                            self.pipeline.lock().await.recover()?;
                             if sleep_or_stop(wait, &mut stop).await {
                                 return Ok(());
                             }

@@ -509,34 +509,21 @@ pub async fn drain(
         if *stop.borrow() {
             return Ok(());
         }
-        let entries = pipeline.lock().await.store().spooled(&org.name, 256, 16 << 20)?;
-        if entries.is_empty() {
-            tokio::select! {
-                () = org.notify.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.wait_for(|s| *s) => return Ok(()),
-            }
-            continue;
-        }
-        // One channel per batch: the leading run of entries from the same channel.
-        let channel = Channel::parse(&entries[0].channel).unwrap_or(Channel::EventBridge);
-        let run = entries.iter().take_while(|e| e.channel == entries[0].channel).count();
-        let batch = &entries[..run];
-        let bodies: Vec<&[u8]> = batch.iter().map(|e| e.body.as_slice()).collect();
-        let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
-        let bytes: u64 = batch.iter().map(|e| e.body.len() as u64).sum();
-        let mut p = pipeline.lock().await;
-        match p.deliver(channel, &bodies, None, &ids).await {
-            Ok(_) => {
-                spooler.done(bytes);
-                failures = 0;
+        // Every error is retried: the deliveries are safe in the spool, and giving up would leave
+        // the receiver acknowledging deliveries that nothing writes.
+        match drain_once(&org, &pipeline, &spooler).await {
+            Ok(true) => failures = 0,
+            Ok(false) => {
+                tokio::select! {
+                    () = org.notify.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
             }
             Err(error) => {
                 failures += 1;
                 let wait = Duration::from_millis(200u64 << failures.min(8)).min(Duration::from_secs(60));
                 tracing::warn!(org = %org.name, error = %format!("{error:#}"), attempt = failures, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "Writing spooled deliveries failed; they stay in the spool and will be retried.");
-                p.recover()?;
-                drop(p);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return Ok(()),
@@ -544,6 +531,23 @@ pub async fn drain(
             }
         }
     }
+}
+
+/// Writes the oldest run of spooled deliveries from one channel. `Ok(false)` when the spool is
+/// empty. On an error the deliveries stay in the spool (and the pipeline rolls its sinks back).
+async fn drain_once(org: &PushOrg, pipeline: &SharedPipeline, spooler: &Spooler) -> Result<bool> {
+    let mut p = pipeline.lock().await;
+    let entries = p.store().spooled(&org.name, 256, 16 << 20)?;
+    let Some(first) = entries.first() else { return Ok(false) };
+    let channel = Channel::parse(&first.channel).unwrap_or(Channel::EventBridge);
+    let run = entries.iter().take_while(|e| e.channel == first.channel).count();
+    let batch = &entries[..run];
+    let bodies: Vec<&[u8]> = batch.iter().map(|e| e.body.as_slice()).collect();
+    let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
+    let bytes: u64 = batch.iter().map(|e| e.body.len() as u64).sum();
+    p.deliver(channel, &bodies, None, &ids).await?;
+    spooler.done(bytes);
+    Ok(true)
 }
 
 #[cfg(test)]
