@@ -175,7 +175,24 @@ async fn the_verification_handshake_answers_okta_and_checks_the_secret() {
     assert!(no_challenge.text().await.expect("text").contains("x-okta-verification-challenge"));
     let unknown = client.get(running.url("/hooks/globex")).header("authorization", HOOK_SECRET).send().await;
     assert_eq!(unknown.expect("request").status(), 404);
+
+    // Deliveries route by the tenant header too; an unknown tenant is refused and stores nothing.
+    let tenant_events = events(4, 1, "tenant");
+    let body = delivery(&tenant_events).to_string();
+    for (tenant, status) in [("5e1f6c1e-0000-4000-8000-00000000acme", 200), ("someone-else", 404)] {
+        let posted = client
+            .post(running.url("/hooks"))
+            .header("authorization", HOOK_SECRET)
+            .header("tenant_UUID", tenant)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(posted.status(), status, "tenant {tenant}");
+    }
+    eventually(Duration::from_secs(30), "the tenant-routed events", || sink_count(&dir) == 4).await;
     running.stop().await;
+    assert_exactly_once(&dir, &tenant_events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
