@@ -419,13 +419,13 @@ async fn a_deactivated_stream_leaves_a_gap_that_the_poller_backfills() {
 }
 
 /// The load test: 50 concurrent senders, each posting deliveries of 100 events (at most one
-/// every 250 ms each) for 30 s. Nothing may be lost or rejected, and the p99 time to the
+/// every 500 ms each) for 30 s. Nothing may be lost or rejected, and the p99 time to the
 /// acknowledgement must stay under 1 s. `OKTA_NORMALIZER_LOAD_SECS` and
 /// `OKTA_NORMALIZER_LOAD_PACE_MS` change the duration and the pace (0 = as fast as acknowledged).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_50_concurrent_deliveries_of_100_events_for_30_s() {
     let secs: u64 = std::env::var("OKTA_NORMALIZER_LOAD_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
-    let pace_ms: u64 = std::env::var("OKTA_NORMALIZER_LOAD_PACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
+    let pace_ms: u64 = std::env::var("OKTA_NORMALIZER_LOAD_PACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     let dir = test_dir("serve-load");
     let running = start(config(&dir, None, "")).await;
     let url = Arc::new(running.url("/hooks/acme"));
