@@ -69,7 +69,7 @@ impl Default for ServerConfig {
 }
 
 /// How a push sender proves itself: a static header value, compared in constant time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushAuthConfig {
     /// The header that carries the secret: Okta's `authScheme.key` for a hook, the API-key
@@ -99,7 +99,7 @@ pub struct EventHookConfig {
 
 /// Okta Log Streaming to AWS EventBridge, received as an API destination (`/eventbridge/<org>`)
 /// and/or read from an SQS queue that an EventBridge rule targets.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventBridgeConfig {
     /// The API destination's connection auth (API-key header or Basic). Without it the HTTP

@@ -109,7 +109,7 @@ pub async fn serve(
         }
         if let Some(eventbridge) = org.eventbridge.as_ref().filter(|e| e.queue_url.is_some()) {
             let (pipeline, stop, org_name) = (pipeline.clone(), stop.clone(), name.clone());
-            let eventbridge = clone_eventbridge(eventbridge);
+            let eventbridge = eventbridge.clone();
             let task =
                 tokio::spawn(async move { crate::sources::sqs::consume(org_name, &eventbridge, pipeline, stop).await });
             tasks.push((name.clone(), "sqs", task));
@@ -209,15 +209,4 @@ pub async fn serve(
             (name, result)
         })
         .collect())
-}
-
-fn clone_eventbridge(e: &crate::config::EventBridgeConfig) -> crate::config::EventBridgeConfig {
-    crate::config::EventBridgeConfig {
-        auth: None,
-        queue_url: e.queue_url.clone(),
-        region: e.region.clone(),
-        endpoint_url: e.endpoint_url.clone(),
-        max_messages: e.max_messages,
-        wait_secs: e.wait_secs,
-    }
 }

@@ -715,16 +715,7 @@ impl Generator {
     // ----- low-level pieces
 
     fn uuid(&mut self) -> String {
-        let hi = self.rng.u64(..);
-        let lo = self.rng.u64(..);
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xffff,
-            (hi & 0x0fff) | 0x4000,
-            ((lo >> 48) & 0x3fff) | 0x8000,
-            lo & 0xffff_ffff_ffff
-        )
+        uuid(&mut self.rng)
     }
 
     /// A request id in Okta's style: 22 alphanumerics, `AAA`, 2 more.
@@ -1804,9 +1795,24 @@ fn behavior_string(flags: [bool; 7]) -> String {
     out
 }
 
+/// A random version 4 UUID.
+pub(super) fn uuid(rng: &mut fastrand::Rng) -> String {
+    let hi = rng.u64(..);
+    let lo = rng.u64(..);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        (hi & 0x0fff) | 0x4000,
+        ((lo >> 48) & 0x3fff) | 0x8000,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
 const ALNUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-fn alnum(rng: &mut fastrand::Rng, len: usize) -> String {
+/// `len` random letters and digits.
+pub(super) fn alnum(rng: &mut fastrand::Rng, len: usize) -> String {
     (0..len).map(|_| char::from(ALNUM[rng.usize(..ALNUM.len())])).collect()
 }
 

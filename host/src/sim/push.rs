@@ -49,6 +49,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
+use super::generator::{alnum, uuid};
 use super::{SimHandle, State, Stored, lock, now_ms, store};
 use crate::time::format_ms;
 
@@ -1162,25 +1163,6 @@ fn len<T>(items: &[T]) -> u64 {
 fn whole_seconds(ms: i64) -> String {
     jiff::Timestamp::from_second(ms.div_euclid(1000))
         .map_or_else(|_| "1970-01-01T00:00:00Z".to_owned(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
-/// A random version 4 UUID.
-fn uuid(rng: &mut fastrand::Rng) -> String {
-    let hi = rng.u64(..);
-    let lo = rng.u64(..);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        (hi & 0x0fff) | 0x4000,
-        ((lo >> 48) & 0x3fff) | 0x8000,
-        lo & 0xffff_ffff_ffff
-    )
-}
-
-fn alnum(rng: &mut fastrand::Rng, n: usize) -> String {
-    const ALNUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    (0..n).map(|_| char::from(ALNUM[rng.usize(..ALNUM.len())])).collect()
 }
 
 /// An Okta object id: a 3-letter prefix and 17 alphanumerics.

@@ -5,3 +5,21 @@
 pub mod okta_api;
 pub mod push;
 pub mod sqs;
+
+/// Sleeps, or returns `true` early if `stop` turns true.
+pub async fn sleep_or_stop(duration: std::time::Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    let sleep = tokio::time::sleep_until((std::time::Instant::now() + duration).into());
+    tokio::pin!(sleep);
+    let stopped = tokio::select! {
+        () = &mut sleep => false,
+        r = stop.wait_for(|s| *s) => r.is_ok(),
+    };
+    if stopped {
+        return true;
+    }
+    if !sleep.is_elapsed() {
+        // Nobody can stop us any more (the sender is gone): just sleep.
+        sleep.await;
+    }
+    *stop.borrow()
+}

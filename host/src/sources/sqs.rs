@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::EventBridgeConfig;
 use crate::pipeline::{Channel, SharedPipeline};
+use crate::sources::sleep_or_stop;
 
 /// Reads `queue_url` into `pipeline` until `stop`.
 pub async fn consume(
@@ -115,12 +116,4 @@ pub async fn consume(
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64 << failures.min(7)).min(Duration::from_secs(30))
         + Duration::from_millis(fastrand::u64(..250))
-}
-
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    let stopped = tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        _ = stop.wait_for(|s| *s) => true,
-    };
-    stopped || *stop.borrow()
 }

@@ -16,7 +16,7 @@ pub mod budget;
 pub mod link;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 use reqwest::StatusCode;
@@ -26,6 +26,7 @@ use crate::auth::{Auth, Verdict};
 use crate::config::OrgConfig;
 pub use crate::pipeline::Stats;
 use crate::pipeline::{Channel, SharedPipeline};
+use crate::sources::sleep_or_stop;
 use crate::store::Store;
 use crate::telemetry::{Metrics, OrgLabel, RequestLabel};
 use budget::Snapshot;
@@ -299,24 +300,6 @@ impl OrgPoller {
         self.stats().pages += 1;
         Ok(delivered.events_in >= usize::try_from(self.org.page_limit).unwrap_or(usize::MAX))
     }
-}
-
-/// Sleeps, or returns `true` early if `stop` turns true.
-async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    let sleep = tokio::time::sleep_until((Instant::now() + duration).into());
-    tokio::pin!(sleep);
-    let stopped = tokio::select! {
-        () = &mut sleep => false,
-        r = stop.wait_for(|s| *s) => r.is_ok(),
-    };
-    if stopped {
-        return true;
-    }
-    if !sleep.is_elapsed() {
-        // Nobody can stop us any more (the sender is gone): just sleep.
-        sleep.await;
-    }
-    *stop.borrow()
 }
 
 /// Okta's `errorCode` and `errorSummary`, or placeholders.

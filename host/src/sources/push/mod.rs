@@ -208,23 +208,19 @@ pub fn router(receiver: Arc<Receiver>, server: &ServerConfig) -> Router {
 type Shared = State<Arc<Receiver>>;
 
 async fn verify_by_path(State(r): Shared, UrlPath(org): UrlPath<String>, headers: HeaderMap) -> Response {
-    let org = match r.org_by_path(&org) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    verify(&r, &org, &headers)
+    verify(&r, r.org_by_path(&org), &headers)
 }
 
 async fn verify_by_header(State(r): Shared, headers: HeaderMap) -> Response {
-    let org = match r.org_by_header(&headers) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    verify(&r, &org, &headers)
+    verify(&r, r.org_by_header(&headers), &headers)
 }
 
 /// Okta's one-time verification: echo the challenge, if the request carries the hook's secret.
-fn verify(r: &Receiver, org: &PushOrg, headers: &HeaderMap) -> Response {
+fn verify(r: &Receiver, org: Result<&Arc<PushOrg>, Rejection>, headers: &HeaderMap) -> Response {
+    let org = match org {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
     let answer = (|| {
         let verifier = org.hook.as_ref().ok_or_else(|| {
             Rejection::new(StatusCode::NOT_FOUND, format!("org {} has no [org.event_hook]", org.name))
@@ -261,20 +257,12 @@ async fn hook_by_path(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let start = Instant::now();
-    let org = match r.org_by_path(&org) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    receive(&r, &org, Channel::EventHook, &headers, body, start).await
+    receive(&r, r.org_by_path(&org), Channel::EventHook, &headers, body, start).await
 }
 
 async fn hook_by_header(State(r): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let start = Instant::now();
-    let org = match r.org_by_header(&headers) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    receive(&r, &org, Channel::EventHook, &headers, body, start).await
+    receive(&r, r.org_by_header(&headers), Channel::EventHook, &headers, body, start).await
 }
 
 async fn eventbridge_by_path(
@@ -284,31 +272,27 @@ async fn eventbridge_by_path(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let start = Instant::now();
-    let org = match r.org_by_path(&org) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    receive(&r, &org, Channel::EventBridge, &headers, body, start).await
+    receive(&r, r.org_by_path(&org), Channel::EventBridge, &headers, body, start).await
 }
 
 async fn eventbridge_by_header(State(r): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let start = Instant::now();
-    let org = match r.org_by_header(&headers) {
-        Ok(o) => o.clone(),
-        Err(e) => return e.into_response(),
-    };
-    receive(&r, &org, Channel::EventBridge, &headers, body, start).await
+    receive(&r, r.org_by_header(&headers), Channel::EventBridge, &headers, body, start).await
 }
 
-/// Checks, spools and acknowledges one delivery.
+/// Checks, spools and acknowledges one delivery for the org the route resolved.
 async fn receive(
     r: &Receiver,
-    org: &PushOrg,
+    org: Result<&Arc<PushOrg>, Rejection>,
     channel: Channel,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     start: Instant,
 ) -> Response {
+    let org = match org {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
     let response = match accept(r, org, channel, headers, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(rejection) => {
@@ -524,9 +508,8 @@ pub async fn drain(
                 failures += 1;
                 let wait = Duration::from_millis(200u64 << failures.min(8)).min(Duration::from_secs(60));
                 tracing::warn!(org = %org.name, error = %format!("{error:#}"), attempt = failures, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "Writing spooled deliveries failed; they stay in the spool and will be retried.");
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                if crate::sources::sleep_or_stop(wait, &mut stop).await {
+                    return Ok(());
                 }
             }
         }
