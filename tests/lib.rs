@@ -46,6 +46,7 @@ pub fn config() -> core::Config {
         tenant_id: TENANT.into(),
         tenant_domain: Some(TENANT.into()),
         output: core::OutputOptions { preserve_original: false, redact_secrets: true },
+        detection: core::DetectionConfig::default(),
     }
 }
 
@@ -57,6 +58,22 @@ pub fn wit_config(c: &core::Config) -> wit::EngineConfig {
         output: wit::OutputOptions {
             preserve_original: c.output.preserve_original,
             redact_secrets: c.output.redact_secrets,
+        },
+        detection: wit::DetectionConfig {
+            builtin_rules: c.detection.builtin_rules,
+            rules: c
+                .detection
+                .rules
+                .iter()
+                .map(|r| wit::RuleSource { name: r.name.clone(), text: r.text.clone() })
+                .collect(),
+            placeholders: c
+                .detection
+                .placeholders
+                .iter()
+                .map(|(name, values)| wit::Placeholder { name: name.clone(), values: values.clone() })
+                .collect(),
+            reorder_tolerance_ms: c.detection.reorder_tolerance_ms,
         },
     }
 }
@@ -113,6 +130,16 @@ pub enum Flat {
         raw: String,
         document: String,
     },
+    Alert {
+        id: String,
+        rule: (String, String),
+        signal: bool,
+        severity: String,
+        risk: u8,
+        ms: i64,
+        uuids: Vec<String>,
+        document: String,
+    },
 }
 
 /// Flattens the core's result.
@@ -134,6 +161,16 @@ pub fn flatten_core(r: &core::BatchResult) -> Vec<Flat> {
             raw: e.raw.clone(),
             document: e.document.clone(),
         },
+    }));
+    out.extend(r.alerts.iter().map(|a| Flat::Alert {
+        id: a.id.clone(),
+        rule: (a.rule_id.clone(), a.rule_name.clone()),
+        signal: a.kind == core::AlertKind::Signal,
+        severity: a.severity.clone(),
+        risk: a.risk_score,
+        ms: a.published_ms,
+        uuids: a.event_uuids.clone(),
+        document: a.document.clone(),
     }));
     out
 }
@@ -157,6 +194,16 @@ pub fn flatten_wit(r: &wit::BatchResult) -> Vec<Flat> {
             raw: e.raw.clone(),
             document: e.document.clone(),
         },
+    }));
+    out.extend(r.alerts.iter().map(|a| Flat::Alert {
+        id: a.id.clone(),
+        rule: (a.rule_id.clone(), a.rule_name.clone()),
+        signal: a.kind == wit::AlertKind::Signal,
+        severity: a.severity.clone(),
+        risk: a.risk_score,
+        ms: a.published_ms,
+        uuids: a.event_uuids.clone(),
+        document: a.document.clone(),
     }));
     out
 }

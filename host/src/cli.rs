@@ -61,6 +61,61 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Detection rules: list them, run the tests written inside them, check a file.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// Which rules an engine loads; shared by `normalize`, `poll`, `serve` and `rules`.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// A directory (or file) of your own Sigma rules, loaded after the built-in pack; repeatable.
+    /// `poll` and `serve` add these to the config's [detection] rules.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the built-in Okta pack.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List every loaded rule: id, level, kind, ATT&CK tactics and file.
+    List(RulesListArgs),
+    /// Run the tests inside the rules of DIR (default: the built-in pack), each as written and with
+    /// lowercased keys. Exit status 1 when any test fails.
+    Test(RulesTestArgs),
+    /// Check one rule file: every problem with its line and column. Exit status 1 when any.
+    Lint(RulesLintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesListArgs {
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// One JSON object per rule instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// A directory or file of rules to test; without it, the built-in pack.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Also load the built-in pack when testing DIR (so DIR's rules can refer to it).
+    #[arg(long)]
+    pub with_builtin: bool,
+    /// Print every test, not only the failures.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesLintArgs {
+    /// The rule file (YAML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +123,8 @@ pub struct PollArgs {
     /// The TOML config (`okta-normalizer config example` prints one).
     #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Stop once every org is caught up, instead of polling on.
     #[arg(long)]
     pub once: bool,
@@ -81,6 +138,8 @@ pub struct ServeArgs {
     /// The TOML config (`okta-normalizer config example` prints one).
     #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Seconds between status lines.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub status_secs: u64,
@@ -161,6 +220,11 @@ pub struct NormalizeArgs {
     /// Input files, each read on its own; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Write only the alerts and signals the rules raise, not the events.
+    #[arg(long)]
+    pub alerts_only: bool,
     /// Write the ECS NDJSON here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

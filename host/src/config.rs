@@ -20,6 +20,9 @@ pub struct Config {
     /// The push receiver of `serve` (event hooks and EventBridge API destinations).
     #[serde(default)]
     pub server: ServerConfig,
+    /// The detection rules every org's engine runs.
+    #[serde(default)]
+    pub detection: crate::detection::DetectionSettings,
     #[serde(rename = "org")]
     pub orgs: Vec<OrgConfig>,
 }
@@ -487,6 +490,14 @@ max_body_bytes = 10485760           # larger requests get 413
 max_spool_bytes = 1073741824        # accepted but unwritten deliveries beyond this get 503
 dead_letter_dir = "okta-dead-letter"   # bodies that are not JSON are kept here
 # tenant_header = "tenant_UUID"     # route /hooks and /eventbridge by this header (org tenant or name)
+
+# Detection rules, run on every event in the component. Alerts go to the same sinks.
+[detection]
+builtin = true                      # the built-in Okta pack (`okta-normalizer rules list`)
+rules = []                          # directories of your own Sigma rules, e.g. ["/etc/okta-normalizer/rules"]
+reorder_tolerance_secs = 300        # how late an event may arrive and still count in windows
+[detection.placeholders]            # values for |expand placeholders in rules
+# break_glass_accounts = ["breakglass@acme.com"]
 
 [[org]]
 name = "acme"                       # used as organization.id and in file names

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod detection;
 pub mod guest;
 pub mod pipeline;
 pub mod sim;

@@ -15,10 +15,12 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::{OrgConfig, SinkConfig};
-use crate::guest::{BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime};
+use crate::guest::{
+    AlertKind, BatchOptions, DetectionConfig, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
+};
 use crate::sinks::{Doc, FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
 use crate::store::{Commit, Cursor, Store};
-use crate::telemetry::{ChannelLabel, Health, HealthChange, Metrics, OrgLabel};
+use crate::telemetry::{AlertLabel, ChannelLabel, Health, HealthChange, Metrics, OrgLabel};
 
 /// Where a batch came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +72,9 @@ pub struct Stats {
     pub retries: u64,
     /// Events written per channel: poll, event hook, EventBridge, SQS.
     pub written_by: [u64; 4],
+    /// Alerts and signals the rules raised.
+    pub alerts: u64,
+    pub signals: u64,
     /// Milliseconds between the newest `published` written and the moment it was written.
     pub lag_ms: i64,
     pub caught_up: bool,
@@ -82,6 +87,7 @@ pub struct Delivered {
     pub written: u64,
     pub duplicates: u64,
     pub failed: u64,
+    pub alerts: u64,
 }
 
 /// One org's normalizer, sinks and store, shared by its channels.
@@ -110,10 +116,12 @@ impl std::fmt::Debug for OrgPipeline {
 pub type SharedPipeline = Arc<tokio::sync::Mutex<OrgPipeline>>;
 
 impl OrgPipeline {
-    /// The pipeline of one configured org: its normalizer instance and its sinks.
+    /// The pipeline of one configured org: its normalizer instance (with the rules in
+    /// `detection`) and its sinks.
     pub fn build(
         org: &OrgConfig,
         runtime: &Runtime,
+        detection: &DetectionConfig,
         store: Arc<Mutex<Store>>,
         metrics: Arc<Metrics>,
     ) -> Result<OrgPipeline> {
@@ -122,10 +130,11 @@ impl OrgPipeline {
             tenant_id: org.tenant().to_owned(),
             tenant_domain: host_of(&org.url),
             output: OutputOptions { preserve_original: false, redact_secrets: true },
+            detection: detection.clone(),
         };
         let normalizer = match runtime.instantiate(&engine_config)? {
             Ok(n) => n,
-            Err(e) => bail!("org {name}: the normalizer refused its settings: {} ({})", e.message, e.field),
+            Err(e) => return Err(crate::detection::refused(&format!("org {name}"), &e)),
         };
         let sinks = org.sinks.iter().map(|s| build_sink(org, s)).collect::<Result<Vec<_>>>()?;
         OrgPipeline::new(name.clone(), normalizer, store, sinks, metrics, org.no_events_alert_hours)
@@ -183,10 +192,21 @@ impl OrgPipeline {
         self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Rolls every sink back to its committed position. [`OrgPipeline::deliver`] does this
-    /// itself before the batch after a failed one.
+    /// Rolls every sink back to its committed position, and the detection engine back to the
+    /// state committed with them. [`OrgPipeline::deliver`] does this itself before the batch
+    /// after a failed one.
     pub fn recover(&mut self) -> Result<()> {
         let name = &self.name;
+        let (state, window) = {
+            let store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (store.detection_state(name)?, store.window_uuids(name)?)
+        };
+        if let Err(why) = self.normalizer.import_state(state.as_deref().unwrap_or_default())? {
+            // Rules changed shape, or the file was damaged: start detection afresh rather than stop.
+            tracing::warn!(org = %name, error = %why, "The stored detection state cannot be used; detection starts with empty windows.");
+            self.normalizer.import_state(&[])?.map_err(|e| anyhow::anyhow!("org {name}: resetting detection: {e}"))?;
+        }
+        self.normalizer.mark_seen(&window)?;
         for sink in &mut self.sinks {
             let committed = self
                 .store
@@ -308,6 +328,9 @@ impl OrgPipeline {
                 }
             }
         }
+        let alerts: Vec<_> = results.iter().flat_map(|r| r.alerts.iter()).collect();
+        docs.extend(alerts.iter().map(|a| Doc { id: Some(&a.id), json: &a.document }));
+        let state = self.normalizer.export_state()?;
         let mut positions = Vec::new();
         for sink in &mut self.sinks {
             sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
@@ -318,11 +341,35 @@ impl OrgPipeline {
         commit.sinks = positions.iter().map(|(n, p)| (n.as_str(), *p)).collect();
         commit.cursor = cursor.map(|next_url| Cursor { next_url, last_published_ms });
         commit.spooled = spooled.to_vec();
+        commit.detection_state = Some(&state);
         self.store().commit(&name, &commit)?;
 
-        let written = u64::try_from(docs.len()).unwrap_or(u64::MAX) - failed;
+        let written = u64::try_from(docs.len() - alerts.len()).unwrap_or(u64::MAX) - failed;
         self.record(channel, count, written, duplicates, failed, last_published_ms);
-        Ok(Delivered { events_in: count, written, duplicates, failed })
+        let mut stats = self.stats();
+        for alert in &alerts {
+            let kind = match alert.kind {
+                AlertKind::Alert => {
+                    stats.alerts += 1;
+                    "alert"
+                }
+                AlertKind::Signal => {
+                    stats.signals += 1;
+                    "signal"
+                }
+            };
+            self.metrics
+                .alerts
+                .get_or_create(&AlertLabel {
+                    org: name.clone(),
+                    rule: alert.rule_name.clone(),
+                    severity: alert.severity.clone(),
+                    kind: kind.to_owned(),
+                })
+                .inc();
+        }
+        let alerts = u64::try_from(alerts.len()).unwrap_or(u64::MAX);
+        Ok(Delivered { events_in: count, written, duplicates, failed, alerts })
     }
 
     fn record(

@@ -5,7 +5,8 @@
 //! `_rate_limit_remaining`, `_lag_seconds` and `_healthy` (0 once an org has had no events for
 //! longer than its `no_events_alert_hours`), all labelled with `org`; `_events_by_channel_total`
 //! (`org`, `channel`: poll, event_hook, eventbridge, sqs); for `serve`,
-//! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram.
+//! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram;
+//! `_alerts_total` (`org`, `rule`, `severity`, `kind`: alert or signal) for what the rules found.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,14 @@ pub struct ChannelLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabel {
+    pub org: String,
+    pub rule: String,
+    pub severity: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PushLabel {
     pub org: String,
     pub channel: String,
@@ -57,6 +66,7 @@ pub struct Metrics {
     pub events_by_channel: Family<ChannelLabel, Counter>,
     pub push_requests: Family<PushLabel, Counter>,
     pub push_ack_seconds: Histogram,
+    pub alerts: Family<AlertLabel, Counter>,
 }
 
 impl Metrics {
@@ -74,6 +84,7 @@ impl Metrics {
             events_by_channel: Family::default(),
             push_requests: Family::default(),
             push_ack_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            alerts: Family::default(),
             registry: Registry::default(),
         };
         registry.register("events_in", "Events received from Okta", m.events_in.clone());
@@ -119,6 +130,7 @@ impl Metrics {
             "Seconds from a push request's arrival to its answer",
             m.push_ack_seconds.clone(),
         );
+        registry.register("alerts", "Alerts and signals the detection rules raised", m.alerts.clone());
         Arc::new(Metrics { registry, ..m })
     }
 

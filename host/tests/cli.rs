@@ -243,6 +243,114 @@ fn several_files_are_read_one_by_one() {
 
 /// `poll` killed with SIGKILL in the middle of batches, several times, then run to the end:
 /// every event reaches the file sink exactly once.
+/// A rule of the user's own, with a test inside it.
+const CUSTOM_RULE: &str = r#"title: Sign-in from the lab network
+id: 6a0d6a8e-5a3f-4c1e-9a53-0b3d54f1c0aa
+name: acme_lab_sign_in
+status: experimental
+description: Someone signed in from the lab range, which only test accounts should use.
+author: acme
+date: 2026-11-22
+tags: [attack.initial-access, attack.t1078]
+logsource: {product: okta, service: okta}
+detection:
+  selection:
+    eventType: user.session.start
+    client.ipAddress|cidr: 198.51.100.0/24
+  condition: selection
+level: low
+x-okta:
+  title: "Lab sign-in by {actor.alternateId}"
+  tests:
+    - name: from the lab
+      event: {eventType: user.session.start, client: {ipAddress: 198.51.100.23}, actor: {alternateId: a@acme.com}}
+      expect: {fires: 1, title: "Lab sign-in by a@acme.com"}
+    - name: from elsewhere
+      event: {eventType: user.session.start, client: {ipAddress: 203.0.113.5}}
+      expect: {fires: 0}
+"#;
+
+#[test]
+fn rules_list_shows_the_builtin_pack() {
+    let out = run(&["rules", "list", "--json"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rules = docs(&out);
+    assert!(rules.len() >= 60, "the built-in pack has {} rules", rules.len());
+    let tactics: std::collections::BTreeSet<String> = rules
+        .iter()
+        .flat_map(|r| r["tactics"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    for tactic in
+        ["Initial Access", "Credential Access", "Persistence", "Privilege Escalation", "Defense Evasion", "Impact"]
+    {
+        assert!(tactics.contains(tactic), "no rule for {tactic}: {tactics:?}");
+    }
+    let table = run(&["rules", "list"], None);
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("NAME"), "a table with a header");
+}
+
+#[test]
+fn rules_test_runs_the_builtin_tests_and_a_users_directory() {
+    let out = run(&["rules", "test"], None);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}\n{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains(" failed") && err.contains(", 0 failed"), "{err}");
+
+    let dir = temp_dir("rules-test");
+    std::fs::write(dir.join("lab.yml"), CUSTOM_RULE).expect("rule file");
+    let out = run(&["rules", "test", dir.to_str().unwrap(), "-v"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Two tests, each also run with lowercased keys.
+    assert!(stderr(&out).contains("4 tests of 1 rules: 4 passed, 0 failed"), "{}", stderr(&out));
+
+    let failing = CUSTOM_RULE.replace("expect: {fires: 0}", "expect: {fires: 1}");
+    std::fs::write(dir.join("lab.yml"), failing).expect("rule file");
+    let out = run(&["rules", "test", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn rules_lint_points_at_the_line_and_says_what_is_wrong() {
+    let dir = temp_dir("rules-lint");
+    let good = dir.join("good.yml");
+    std::fs::write(&good, CUSTOM_RULE).expect("rule file");
+    let out = run(&["rules", "lint", good.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+
+    let bad = dir.join("bad.yml");
+    std::fs::write(&bad, CUSTOM_RULE.replace("client.ipAddress|cidr", "client.ipAddress|cdir")).expect("rule file");
+    let out = run(&["rules", "lint", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = CUSTOM_RULE.lines().position(|l| l.contains("|cidr")).expect("the line") + 1;
+    assert!(text.contains(&format!("bad.yml:{line}:")), "the problem's line ({line}) is given: {text}");
+    assert!(text.contains("cdir"), "names the unknown modifier: {text}");
+}
+
+#[test]
+fn normalize_runs_the_pack_and_a_users_rules() {
+    let dir = temp_dir("normalize-rules");
+    std::fs::write(dir.join("lab.yml"), CUSTOM_RULE).expect("rule file");
+    let input = fixture("user.session.start--success.json");
+    let out = run(&["normalize", input.to_str().unwrap(), "--rules", dir.to_str().unwrap(), "--alerts-only"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = docs(&out);
+    let lab: Vec<_> = alerts.iter().filter(|a| a["rule"]["name"] == "Sign-in from the lab network").collect();
+    assert_eq!(lab.len(), 1, "{alerts:?}");
+    assert_eq!(lab[0]["event"]["kind"], "alert");
+    assert_eq!(lab[0]["threat"]["tactic"]["name"][0], "Initial Access");
+
+    // A broken rule stops the run with every problem and its place.
+    std::fs::write(dir.join("broken.yml"), CUSTOM_RULE.replace("condition: selection", "condition: selectoin"))
+        .expect("rule file");
+    let out = run(&["normalize", input.to_str().unwrap(), "--rules", dir.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("broken.yml:") && stderr(&out).contains("selectoin"), "{}", stderr(&out));
+}
+
 #[test]
 fn poll_survives_sigkill_mid_batch() {
     use okta_normalizer_host::sim::{Chaos, SimConfig, Simulator, TokenStatus};
@@ -309,15 +417,24 @@ fn poll_survives_sigkill_mid_batch() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut alerts: HashMap<String, usize> = HashMap::new();
     for entry in std::fs::read_dir(dir.join("events")).expect("events") {
         for line in std::fs::read_to_string(entry.expect("entry").path()).expect("read").lines() {
             let doc: serde_json::Value = serde_json::from_str(line).expect("complete JSON lines only");
-            *counts.entry(doc["event"]["id"].as_str().expect("id").to_owned()).or_default() += 1;
+            let id = doc["event"]["id"].as_str().expect("id").to_owned();
+            if matches!(doc["event"]["kind"].as_str(), Some("alert" | "signal")) {
+                *alerts.entry(id).or_default() += 1;
+            } else {
+                *counts.entry(id).or_default() += 1;
+            }
         }
     }
     let lost = events.iter().filter(|e| !counts.contains_key(e["uuid"].as_str().expect("uuid"))).count();
     let duplicated = counts.values().filter(|n| **n > 1).count();
     assert_eq!((lost, duplicated, counts.len()), (0, 0, 3000), "lost, duplicated, distinct");
+    // Detection state is committed with each batch, so replays after a kill raise no alert twice.
+    let repeated: Vec<_> = alerts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "alerts written more than once across restarts: {repeated:?}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token never reaches the logs");
 }
 
@@ -528,7 +645,7 @@ fn sink_docs(events_dir: &Path, complete: bool) -> Vec<serde_json::Value> {
 
 fn counts_by_id(docs: &[serde_json::Value]) -> std::collections::HashMap<String, usize> {
     let mut counts = std::collections::HashMap::new();
-    for doc in docs {
+    for doc in docs.iter().filter(|d| !matches!(d["event"]["kind"].as_str(), Some("alert" | "signal"))) {
         *counts.entry(doc["event"]["id"].as_str().expect("every document has event.id").to_owned()).or_default() += 1;
     }
     counts
@@ -585,7 +702,14 @@ fn assert_each_once(events_dir: &Path, expected: &std::collections::HashSet<Stri
         unexpected.len(),
         &unexpected[..unexpected.len().min(5)]
     );
-    assert_eq!(docs.len(), expected.len());
+    let (alerts, events): (Vec<_>, Vec<_>) =
+        docs.iter().partition(|d| matches!(d["event"]["kind"].as_str(), Some("alert" | "signal")));
+    assert_eq!(events.len(), expected.len());
+    let mut alert_ids: Vec<&str> = alerts.iter().map(|a| a["event"]["id"].as_str().expect("alert id")).collect();
+    alert_ids.sort_unstable();
+    let before = alert_ids.len();
+    alert_ids.dedup();
+    assert_eq!(alert_ids.len(), before, "an alert was written more than once");
     docs
 }
 

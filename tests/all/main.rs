@@ -5,9 +5,11 @@
 //! - `decode`: the five input shapes, format detection and mismatch errors.
 //! - `properties`: no panics on arbitrary bytes or JSON; normalization is total and deterministic.
 //! - `catalog`: every event type in Okta's catalog is categorized from the table.
+//! - `detect`: the built-in pack finds the simulator's attacks through `poll`, across restarts.
 
 mod catalog;
 mod decode;
+mod detect;
 mod differential;
 mod golden;
 mod oauth;

@@ -71,11 +71,29 @@ pub(crate) fn written(dir: &Path) -> HashMap<String, usize> {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
         for line in text.lines() {
             let doc: Value = serde_json::from_str(line).expect("each line is a JSON document");
+            if is_alert(&doc) {
+                continue;
+            }
             let uuid = doc["event"]["id"].as_str().expect("every document has event.id").to_owned();
             *counts.entry(uuid).or_insert(0) += 1;
         }
     }
     counts
+}
+
+/// Whether a sink document is an alert or signal the rules raised (not an Okta event).
+pub(crate) fn is_alert(doc: &Value) -> bool {
+    matches!(doc["event"]["kind"].as_str(), Some("alert" | "signal"))
+}
+
+/// The alert and signal documents in the sink files.
+pub(crate) fn alerts_written(dir: &Path) -> Vec<Value> {
+    let mut alerts = Vec::new();
+    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        alerts.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")).filter(is_alert));
+    }
+    alerts
 }
 
 pub(crate) fn assert_exactly_once(dir: &Path, expected: &[Value]) {

@@ -86,9 +86,16 @@ fn main() {
         }),
     );
 
+    // The normalizer alone: detection has its own benchmark (`--bench detect`).
+    let config = {
+        let mut c = config();
+        c.detection.builtin_rules = false;
+        c
+    };
+
     // Native core.
     let single: Vec<&[u8]> = corpus.events.iter().map(|e| e.as_bytes()).collect();
-    let mut engine = Engine::new(config()).expect("config");
+    let mut engine = Engine::new(config.clone()).expect("config");
     record(
         "native core, 1 event per call",
         best_of_5(|| {
@@ -107,7 +114,7 @@ fn main() {
     );
 
     // The component in wasmtime.
-    let mut component = runtime().instantiate(&wit_config(&config())).expect("no trap").expect("config");
+    let mut component = runtime().instantiate(&wit_config(&config)).expect("no trap").expect("config");
     record(
         "component, 1 event per call",
         best_of_5(|| {

@@ -12,11 +12,82 @@ pub(crate) fn config(c: wit::Config) -> core::Config {
             preserve_original: c.output.preserve_original,
             redact_secrets: c.output.redact_secrets,
         },
+        detection: core::DetectionConfig {
+            builtin_rules: c.detection.builtin_rules,
+            rules: c.detection.rules.into_iter().map(rule_source_in).collect(),
+            placeholders: c.detection.placeholders.into_iter().map(|p| (p.name, p.values)).collect(),
+            reorder_tolerance_ms: c.detection.reorder_tolerance_ms,
+        },
     }
 }
 
+pub(crate) fn rule_source_in(s: wit::RuleSource) -> core::RuleSource {
+    core::RuleSource { name: s.name, text: s.text }
+}
+
+pub(crate) fn rule_source_out(s: core::RuleSource) -> wit::RuleSource {
+    wit::RuleSource { name: s.name, text: s.text }
+}
+
 pub(crate) fn config_error(e: core::ConfigError) -> wit::ConfigError {
-    wit::ConfigError { field: e.field.to_owned(), message: e.message }
+    wit::ConfigError {
+        field: e.field.to_owned(),
+        message: e.message,
+        rule_errors: e.rule_errors.into_iter().map(rule_error).collect(),
+    }
+}
+
+pub(crate) fn rule_error(e: core::RuleError) -> wit::RuleError {
+    wit::RuleError {
+        code: e.code.to_owned(),
+        file: e.file,
+        line: e.line,
+        column: e.column,
+        rule: e.rule,
+        message: e.message,
+    }
+}
+
+pub(crate) fn rule_info(r: core::RuleInfo) -> wit::RuleInfo {
+    wit::RuleInfo {
+        id: r.id,
+        name: r.name,
+        title: r.title,
+        kind: r.kind,
+        level: r.level,
+        signal: r.signal,
+        tactics: r.tactics,
+        file: r.file,
+        tests: r.tests,
+    }
+}
+
+pub(crate) fn test_result(t: core::TestResult) -> wit::TestResult {
+    wit::TestResult {
+        file: t.file,
+        rule: t.rule,
+        test: t.test,
+        lowercased: t.lowercased,
+        passed: t.passed,
+        message: t.message,
+    }
+}
+
+fn alert(a: core::Alert) -> wit::Alert {
+    wit::Alert {
+        id: a.id,
+        rule_id: a.rule_id,
+        rule_name: a.rule_name,
+        kind: match a.kind {
+            core::AlertKind::Alert => wit::AlertKind::Alert,
+            core::AlertKind::Signal => wit::AlertKind::Signal,
+        },
+        severity: a.severity,
+        risk_score: a.risk_score,
+        published_ms: a.published_ms,
+        event_uuids: a.event_uuids,
+        document: a.document,
+    }
 }
 
 pub(crate) fn batch_options(o: wit::BatchOptions) -> core::BatchOptions {
@@ -53,6 +124,7 @@ pub(crate) fn batch_result(r: core::BatchResult) -> wit::BatchResult {
             .into_iter()
             .map(|o| wit::LocatedOutcome { line: o.line, index: o.index, outcome: outcome(o.outcome) })
             .collect(),
+        alerts: r.alerts.into_iter().map(alert).collect(),
     }
 }
 

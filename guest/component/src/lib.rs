@@ -27,6 +27,27 @@ struct Engine(RefCell<okta_normalizer_core::Engine>);
 
 impl Guest for Component {
     type Engine = Engine;
+
+    fn builtin_rules() -> Vec<types::RuleSource> {
+        okta_normalizer_core::builtin_rules().into_iter().map(convert::rule_source_out).collect()
+    }
+
+    fn lint_rules(source: types::RuleSource) -> Vec<types::RuleError> {
+        okta_normalizer_core::lint_rules(&convert::rule_source_in(source))
+            .into_iter()
+            .map(convert::rule_error)
+            .collect()
+    }
+
+    fn test_rules(
+        sources: Vec<types::RuleSource>,
+        builtin: bool,
+    ) -> Result<Vec<types::TestResult>, Vec<types::RuleError>> {
+        let sources: Vec<_> = sources.into_iter().map(convert::rule_source_in).collect();
+        okta_normalizer_core::test_rules(&sources, builtin)
+            .map(|results| results.into_iter().map(convert::test_result).collect())
+            .map_err(|errors| errors.into_iter().map(convert::rule_error).collect())
+    }
 }
 
 impl GuestEngine for Engine {
@@ -42,6 +63,22 @@ impl GuestEngine for Engine {
             .normalize(&input, &convert::batch_options(options))
             .map(convert::batch_result)
             .map_err(convert::batch_error)
+    }
+
+    fn export_state(&self) -> Vec<u8> {
+        self.0.borrow().export_state()
+    }
+
+    fn import_state(&self, state: Vec<u8>) -> Result<(), String> {
+        self.0.borrow_mut().import_state(&state).map_err(|e| e.message)
+    }
+
+    fn mark_seen(&self, uuids: Vec<String>) {
+        self.0.borrow_mut().mark_seen(&uuids);
+    }
+
+    fn rules(&self) -> Vec<types::RuleInfo> {
+        self.0.borrow().rules().into_iter().map(convert::rule_info).collect()
     }
 }
 

@@ -18,13 +18,19 @@
 #![forbid(unsafe_code)]
 
 pub mod decode;
+pub mod detect;
 pub mod diag;
 pub mod normalize;
 
+pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;
+
+use std::sync::Arc;
 
 use decode::event::LogEvent;
 use decode::lenient::Field;
+use detect::detector::{Detector, Env};
+use detect::ruleset::RuleSet;
 use normalize::{Context, event_type::Table, user_agent};
 
 /// What the input bytes are. Mirrors the WIT `input-format`.
@@ -92,6 +98,8 @@ pub struct Config {
     /// The org's domain, written to `host.name`.
     pub tenant_domain: Option<String>,
     pub output: OutputOptions,
+    /// The rules and their settings.
+    pub detection: DetectionConfig,
 }
 
 /// A config the engine refused.
@@ -99,6 +107,8 @@ pub struct Config {
 pub struct ConfigError {
     pub field: &'static str,
     pub message: String,
+    /// Every problem found in the rules, when `field` is `detection.rules`.
+    pub rule_errors: Vec<RuleError>,
 }
 
 /// Per-batch facts from the host. Mirrors the WIT `batch-options`.
@@ -150,6 +160,8 @@ pub struct BatchResult {
     /// The format used (detected, with [`InputFormat::Auto`]).
     pub format: InputFormat,
     pub outcomes: Vec<LocatedOutcome>,
+    /// What the rules found in this batch (and absence deadlines this batch's event time passed).
+    pub alerts: Vec<Alert>,
 }
 
 /// The input as a whole is not the format the caller named.
@@ -165,27 +177,95 @@ pub struct Engine {
     config: Config,
     table: &'static Table,
     user_agents: user_agent::Cache,
+    /// `None` when no rules are loaded: normalization then does no detection work at all.
+    detection: Option<Detection>,
+}
+
+/// The compiled rules and the state they keep.
+#[derive(Debug)]
+struct Detection {
+    rules: Arc<RuleSet>,
+    detector: Detector,
+}
+
+impl Detection {
+    fn env<'e>(rules: &'e RuleSet, config: &'e Config) -> Env<'e> {
+        Env {
+            rules,
+            tenant: &config.tenant_id,
+            tolerance_ms: i64::try_from(config.detection.reorder_tolerance_ms).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// The event type the typed decode found, for the rule index.
+fn event_type<'e>(event: &'e LogEvent<'_>) -> Option<&'e str> {
+    event.event_type.value().map(AsRef::as_ref)
 }
 
 impl Engine {
-    /// Validates the config and loads the event-type tables.
+    /// Validates the config, loads the event-type tables and compiles the rules (the built-in
+    /// pack when `detection.builtin_rules`, then `detection.rules`).
     pub fn new(config: Config) -> Result<Engine, ConfigError> {
+        Engine::check(&config)?;
+        let mut sources = if config.detection.builtin_rules { detect::builtin::sources() } else { Vec::new() };
+        sources.extend(config.detection.rules.iter().cloned());
+        let rules = if sources.is_empty() {
+            None
+        } else {
+            let set =
+                RuleSet::compile(&sources, &config.detection.placeholders, true).map_err(|errors| ConfigError {
+                    field: "detection.rules",
+                    message: format!(
+                        "{} problem{} in the rules; the first: {}",
+                        errors.len(),
+                        if errors.len() == 1 { "" } else { "s" },
+                        describe_rule_error(&errors[0])
+                    ),
+                    rule_errors: errors,
+                })?;
+            Some(Arc::new(set))
+        };
+        Ok(Engine::build(config, rules))
+    }
+
+    /// An engine over rules already compiled (the test runner shares one set across tests).
+    pub(crate) fn with_rules(config: Config, rules: Arc<RuleSet>) -> Result<Engine, ConfigError> {
+        Engine::check(&config)?;
+        Ok(Engine::build(config, Some(rules)))
+    }
+
+    fn build(config: Config, rules: Option<Arc<RuleSet>>) -> Engine {
+        let detection = rules.filter(|r| !r.is_empty()).map(|rules| Detection { rules, detector: Detector::default() });
+        Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default(), detection }
+    }
+
+    /// Placeholders that rules use with `|expand` but the config does not set: such values match
+    /// nothing. Hosts should say so once at start-up.
+    pub fn unset_placeholders(&self) -> Vec<String> {
+        self.detection.as_ref().map(|d| d.rules.unset_placeholders.clone()).unwrap_or_default()
+    }
+
+    fn check(config: &Config) -> Result<(), ConfigError> {
         if config.tenant_id.trim().is_empty() {
             return Err(ConfigError {
                 field: "tenant-id",
                 message: "the tenant id is empty; set it to the Okta org, for example acme.okta.com".into(),
+                rule_errors: Vec::new(),
             });
         }
         if config.tenant_domain.as_deref().is_some_and(|d| d.trim().is_empty() || d.contains(char::is_whitespace)) {
             return Err(ConfigError {
                 field: "tenant-domain",
                 message: "the tenant domain must be a host name such as acme.okta.com, without spaces".into(),
+                rule_errors: Vec::new(),
             });
         }
-        Ok(Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default() })
+        Ok(())
     }
 
-    /// Normalizes every event in `input`: one outcome per event, in input order.
+    /// Normalizes every event in `input`: one outcome per event, in input order, and runs the
+    /// rules on each (alerts in event order).
     pub fn normalize(&mut self, input: &[u8], options: &BatchOptions) -> Result<BatchResult, BatchError> {
         if let Some(result) = self.normalize_compact_page(input, options) {
             return Ok(result);
@@ -193,14 +273,29 @@ impl Engine {
         let decoded = decode::decode(input, options.format)?;
         let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
         let mut outcomes = Vec::with_capacity(decoded.items.len());
+        let mut alerts = Vec::new();
         for (index, item) in decoded.items.iter().enumerate() {
             let outcome = match &item.body {
-                decode::RawBody::Event(raw) => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
+                decode::RawBody::Event(raw) => match &mut self.detection {
+                    None => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
+                    Some(Detection { rules, detector }) => {
+                        let (outcome, candidates) =
+                            normalize::normalize_event_inspect(raw, &ctx, &mut self.user_agents, |e| {
+                                rules.candidates(event_type(e))
+                            });
+                        if let Outcome::Normalized(n) = &outcome {
+                            let candidates = candidates.unwrap_or_else(|| rules.candidates(None));
+                            let env = Detection::env(rules, &self.config);
+                            detector.on_event(env, Some(raw), candidates, n, &mut alerts);
+                        }
+                        outcome
+                    }
+                },
                 decode::RawBody::Broken { code, message, raw } => normalize::failed(code, message.clone(), raw, &ctx),
             };
             outcomes.push(LocatedOutcome { line: item.line, index: u32::try_from(index).unwrap_or(u32::MAX), outcome });
         }
-        Ok(BatchResult { format: decoded.format, outcomes })
+        Ok(BatchResult { format: decoded.format, outcomes, alerts })
     }
 
     /// The common case, an API page on one line (as Okta sends it): parse the whole page once,
@@ -221,15 +316,86 @@ impl Engine {
         let line = 1 + u32::try_from(text[..text.len() - text.trim_start().len()].matches('\n').count()).ok()?;
         let size = body.len() / events.len().max(1);
         let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
-        let outcomes = events
-            .into_iter()
-            .enumerate()
-            .map(|(index, event)| LocatedOutcome {
-                line,
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                outcome: normalize::normalize_parsed(event, size, &ctx, &mut self.user_agents),
-            })
-            .collect();
-        Some(BatchResult { format: InputFormat::ApiPage, outcomes })
+        let mut alerts = Vec::new();
+        // Each event's own text, split out only when some event could match a rule.
+        let mut raws: Option<Vec<&serde_json::value::RawValue>> = None;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (index, event) in events.into_iter().enumerate() {
+            let outcome = normalize::normalize_parsed(event, size, &ctx, &mut self.user_agents);
+            if let (Some(Detection { rules, detector }), Outcome::Normalized(n)) = (&mut self.detection, &outcome) {
+                let candidates = rules.candidates(event_type(event));
+                let raw = if candidates.is_empty() {
+                    None
+                } else {
+                    let split = raws.get_or_insert_with(|| serde_json::from_str(body).unwrap_or_default());
+                    split.get(index).map(|r| r.get())
+                };
+                let env = Detection::env(rules, &self.config);
+                detector.on_event(env, raw, candidates, n, &mut alerts);
+            }
+            outcomes.push(LocatedOutcome { line, index: u32::try_from(index).unwrap_or(u32::MAX), outcome });
+        }
+        Some(BatchResult { format: InputFormat::ApiPage, outcomes, alerts })
     }
+
+    /// The detection state (windows, first-seen history, open sequences), as bytes the host keeps
+    /// beside its checkpoint. Deterministic: the same events give the same bytes.
+    pub fn export_state(&self) -> Vec<u8> {
+        self.detection.as_ref().map(|d| d.detector.export()).unwrap_or_default()
+    }
+
+    /// Replaces the detection state with one [`Engine::export_state`] made (by an engine with the
+    /// same rules or an older set: state of rules that no longer exist is dropped).
+    pub fn import_state(&mut self, state: &[u8]) -> Result<(), StateError> {
+        match &mut self.detection {
+            Some(d) => {
+                d.detector = Detector::import(state, &d.rules)?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records uuids as already processed, so detection skips later copies of those events.
+    pub fn mark_seen(&mut self, uuids: &[String]) {
+        if let Some(d) = &mut self.detection {
+            for uuid in uuids {
+                d.detector.mark_seen(uuid);
+            }
+        }
+    }
+
+    /// The loaded rules, in load order.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.detection.as_ref().map(|d| d.rules.infos()).unwrap_or_default()
+    }
+}
+
+/// `file:line:column: R0xx message`, for one-line summaries.
+fn describe_rule_error(e: &RuleError) -> String {
+    let rule = e.rule.as_deref().map(|r| format!(" (rule {r})")).unwrap_or_default();
+    if e.line == 0 {
+        format!("{}{rule}: {} {}", e.file, e.code, e.message)
+    } else {
+        format!("{}:{}:{}{rule}: {} {}", e.file, e.line, e.column, e.code, e.message)
+    }
+}
+
+/// The built-in rule pack's files.
+pub fn builtin_rules() -> Vec<RuleSource> {
+    detect::builtin::sources()
+}
+
+/// Checks one rule file on its own (references to rules in other files are not checked).
+pub fn lint_rules(source: &RuleSource) -> Vec<RuleError> {
+    match RuleSet::compile(std::slice::from_ref(source), &[], false) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    }
+}
+
+/// Runs the tests inside `sources` (plus the built-in pack's when `builtin`), each as written and
+/// with lowercased top-level keys. Rule errors come back as `Err`.
+pub fn test_rules(sources: &[RuleSource], builtin: bool) -> Result<Vec<TestResult>, Vec<RuleError>> {
+    detect::testing::run(sources, builtin)
 }

@@ -3,6 +3,7 @@
 mod component;
 mod normalize;
 pub mod poll;
+mod rules;
 pub mod serve;
 mod sim;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Sim(args) => sim::run_sim(&args),
         Command::Demo(args) => sim::run_demo(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Rules(command) => rules::run(&command, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Config(crate::cli::ConfigCommand::Example) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(ExitCode::SUCCESS)

@@ -14,17 +14,19 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 
 use crate::cli::{Format, NormalizeArgs};
-use crate::guest::{BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime};
+use crate::guest::{AlertKind, BatchOptions, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime};
 
 pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
+    let detection = crate::detection::DetectionSettings::default().with_args(&args.rules).to_wit()?;
     let config = EngineConfig {
         tenant_id: args.tenant.clone(),
         tenant_domain: args.tenant_domain.clone(),
         output: OutputOptions { preserve_original: args.preserve_original, redact_secrets: !args.keep_secrets },
+        detection,
     };
     let mut normalizer = match runtime.instantiate(&config)? {
         Ok(n) => n,
-        Err(e) => bail!("the normalizer refused its settings: {} ({})", e.message, e.field),
+        Err(e) => return Err(crate::detection::refused("normalize", &e)),
     };
     let ingested = match &args.ingested {
         Some(t) => {
@@ -46,6 +48,7 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         out: BufWriter::with_capacity(1 << 20, output),
         ingested,
         print_diagnostics: args.diagnostics,
+        alerts_only: args.alerts_only,
         source: String::new(),
         stats: Stats::default(),
     };
@@ -81,12 +84,14 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         formats.into_iter().map(describe).collect::<Vec<_>>().join(" and ")
     };
     eprintln!(
-        "okta-normalizer: {} events from {from}: {} normalized, {} failed, {} with diagnostics{}",
+        "okta-normalizer: {} events from {from}: {} normalized, {} failed, {} with diagnostics{}; {} alerts, {} signals",
         s.normalized + s.failed,
         s.normalized,
         s.failed,
         s.with_diagnostics,
         if s.with_diagnostics > 0 && !args.diagnostics { " (--diagnostics lists them)" } else { "" },
+        s.alerts,
+        s.signals,
     );
     Ok(if s.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
@@ -96,6 +101,8 @@ struct Stats {
     normalized: u64,
     failed: u64,
     with_diagnostics: u64,
+    alerts: u64,
+    signals: u64,
 }
 
 struct Run<'n, W: Write> {
@@ -103,6 +110,7 @@ struct Run<'n, W: Write> {
     out: BufWriter<W>,
     ingested: String,
     print_diagnostics: bool,
+    alerts_only: bool,
     /// `file: ` when several inputs are read, so messages say which.
     source: String,
     stats: Stats,
@@ -232,7 +240,17 @@ impl<W: Write> Run<'_, W> {
                     &e.document
                 }
             };
-            self.out.write_all(document.as_bytes()).context("while writing the output")?;
+            if !self.alerts_only {
+                self.out.write_all(document.as_bytes()).context("while writing the output")?;
+                self.out.write_all(b"\n").context("while writing the output")?;
+            }
+        }
+        for alert in &result.alerts {
+            match alert.kind {
+                AlertKind::Alert => self.stats.alerts += 1,
+                AlertKind::Signal => self.stats.signals += 1,
+            }
+            self.out.write_all(alert.document.as_bytes()).context("while writing the output")?;
             self.out.write_all(b"\n").context("while writing the output")?;
         }
         Ok(result.format)

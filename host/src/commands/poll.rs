@@ -18,7 +18,8 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub(super) fn run(args: &PollArgs, runtime: &Runtime) -> Result<ExitCode> {
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    config.detection = config.detection.with_args(&args.rules);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -52,6 +53,7 @@ pub async fn poll(
     stop: watch::Receiver<bool>,
     status_every: Duration,
 ) -> Result<Vec<OrgResult>> {
+    let detection = config.detection.to_wit()?;
     let store = Arc::new(Mutex::new(Store::open(&config.store.path, config.store.uuid_window)?));
     let metrics = Metrics::new();
     if let Some(addr) = config.metrics.listen {
@@ -65,7 +67,7 @@ pub async fn poll(
         if org.auth.is_none() {
             bail!("org {name}: no [org.auth], so it cannot be polled (it only receives pushes; run `serve` for it)");
         }
-        let pipeline = OrgPipeline::build(&org, runtime, store.clone(), metrics.clone())?;
+        let pipeline = OrgPipeline::build(&org, runtime, &detection, store.clone(), metrics.clone())?;
         let stats = pipeline.stats_handle();
         let pipeline = Arc::new(tokio::sync::Mutex::new(pipeline));
         let mut poller = OrgPoller::new(org, pipeline, store.clone(), stats.clone(), metrics.clone())?;
@@ -113,8 +115,9 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
             let s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(bar) = lines.get(i) {
                 bar.set_message(format!(
-                    "{} events written, {} duplicates dropped, {} pages, lag {} s{}",
+                    "{} events written, {} alerts, {} duplicates dropped, {} pages, lag {} s{}",
                     s.written,
+                    s.alerts,
                     s.duplicates,
                     s.pages,
                     s.lag_ms / 1000,
@@ -125,6 +128,8 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
                 tracing::info!(
                     org = %name,
                     written = s.written,
+                    alerts = s.alerts,
+                    signals = s.signals,
                     duplicates_dropped = s.duplicates,
                     failed = s.failed,
                     pages = s.pages,

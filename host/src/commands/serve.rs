@@ -26,7 +26,8 @@ use crate::store::{Spooler, Store};
 use crate::telemetry::Metrics;
 
 pub(super) fn run(args: &ServeArgs, runtime: &Runtime) -> Result<ExitCode> {
-    let config = Config::load(&args.config)?;
+    let mut config = Config::load(&args.config)?;
+    config.detection = config.detection.with_args(&args.rules);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -78,6 +79,7 @@ pub async fn serve(
     ready: Option<oneshot::Sender<Ready>>,
     status_every: Duration,
 ) -> Result<Vec<OrgResult>> {
+    let detection = config.detection.to_wit()?;
     let store = Store::open(&config.store.path, config.store.uuid_window)?;
     let (rows, held) = store.spool_size()?;
     if rows > 0 {
@@ -98,7 +100,7 @@ pub async fn serve(
     let server = &config.server;
     for org in config.orgs {
         let name = org.name.clone();
-        let pipeline = OrgPipeline::build(&org, runtime, store.clone(), metrics.clone())?
+        let pipeline = OrgPipeline::build(&org, runtime, &detection, store.clone(), metrics.clone())?
             .with_dead_letters(server.dead_letter_dir.clone());
         let stats = pipeline.stats_handle();
         let pipeline = Arc::new(tokio::sync::Mutex::new(pipeline));

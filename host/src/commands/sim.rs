@@ -131,6 +131,10 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
                         s.pages,
                         s.rate_limited
                     );
+                    eprintln!(
+                        "okta-normalizer: {org}: the rules raised {} alerts and {} signals (event.kind alert/signal in the same files; `okta-normalizer rules list` shows the rules)",
+                        s.alerts, s.signals
+                    );
                     if args.push {
                         let [poll, hook, eventbridge, _] = s.written_by;
                         eprintln!(

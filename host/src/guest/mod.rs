@@ -14,8 +14,9 @@ use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 pub use bindings::exports::okta::normalizer::normalizer::{
-    BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, Diagnostic, EventError, InputFormat,
-    LocatedOutcome, Normalized, Outcome, OutputOptions,
+    Alert, AlertKind, BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, DetectionConfig,
+    Diagnostic, EventError, InputFormat, LocatedOutcome, Normalized, Outcome, OutputOptions, Placeholder, RuleError,
+    RuleInfo, RuleSource, TestResult,
 };
 use bindings::{OktaNormalizer, OktaNormalizerPre};
 
@@ -87,7 +88,7 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component does not export okta:normalizer@0.1.0; is it from another version?")?;
+            .context("the component does not export okta:normalizer@0.2.0; is it from another version?")?;
         Ok(Runtime { engine, component, pre })
     }
 
@@ -116,6 +117,40 @@ impl Runtime {
             .context("the component trapped while creating its engine (a guest bug)")?;
         Ok(created.map(|engine| Normalizer { store, bindings, engine }))
     }
+
+    /// A bare instance for the interface's free functions (the rule tools), with no engine.
+    fn tools(&self) -> Result<(Store<Limits>, OktaNormalizer)> {
+        let mut store = Store::new(&self.engine, Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()));
+        store.limiter(|state| &mut state.0);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("while instantiating the component")?;
+        Ok((store, bindings))
+    }
+
+    /// The built-in rule pack's files.
+    pub fn builtin_rules(&self) -> Result<Vec<RuleSource>> {
+        let (mut store, bindings) = self.tools()?;
+        trapped(bindings.okta_normalizer_normalizer().call_builtin_rules(&mut store), "listing the built-in rules")
+    }
+
+    /// Checks one rule file on its own.
+    pub fn lint_rules(&self, source: &RuleSource) -> Result<Vec<RuleError>> {
+        let (mut store, bindings) = self.tools()?;
+        trapped(bindings.okta_normalizer_normalizer().call_lint_rules(&mut store, source), "linting rules")
+    }
+
+    /// Runs the tests written inside `sources` (and the built-in pack's when `builtin`).
+    pub fn test_rules(&self, sources: &[RuleSource], builtin: bool) -> Result<Result<Vec<TestResult>, Vec<RuleError>>> {
+        let (mut store, bindings) = self.tools()?;
+        trapped(bindings.okta_normalizer_normalizer().call_test_rules(&mut store, sources, builtin), "testing rules")
+    }
+}
+
+fn trapped<T>(result: wasmtime::Result<T>, doing: &str) -> Result<T> {
+    result.map_err(|e| anyhow!("{e:?}")).with_context(|| format!("the component trapped while {doing} (a guest bug)"))
 }
 
 /// One component instance holding one normalizer engine.
@@ -143,6 +178,30 @@ impl Normalizer {
             .call_normalize(&mut self.store, self.engine, input, options)
             .map_err(|e| anyhow!("{e:?}"))
             .context("the component trapped while normalizing (a guest bug); the batch was not processed")
+    }
+
+    /// The detection state, to keep beside the checkpoint.
+    pub fn export_state(&mut self) -> Result<Vec<u8>> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_export_state(&mut self.store, self.engine), "exporting its detection state")
+    }
+
+    /// Restores a detection state; the inner error says why the guest refused it.
+    pub fn import_state(&mut self, state: &[u8]) -> Result<Result<(), String>> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_import_state(&mut self.store, self.engine, state), "importing its detection state")
+    }
+
+    /// Tells detection these uuids were already processed.
+    pub fn mark_seen(&mut self, uuids: &[String]) -> Result<()> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_mark_seen(&mut self.store, self.engine, uuids), "marking uuids as seen")
+    }
+
+    /// The loaded rules.
+    pub fn rules(&mut self) -> Result<Vec<RuleInfo>> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_rules(&mut self.store, self.engine), "listing its rules")
     }
 }
 

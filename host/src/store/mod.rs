@@ -58,6 +58,8 @@ pub struct Commit<'a> {
     pub sinks: Vec<(&'a str, SinkPosition)>,
     /// Spooled deliveries this batch finished (deleted once the batch is committed).
     pub spooled: Vec<i64>,
+    /// The detection engine's state after this batch, so windows survive a restart exactly.
+    pub detection_state: Option<&'a [u8]>,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,10 @@ impl Store {
                  generation INTEGER NOT NULL,
                  len INTEGER NOT NULL,
                  PRIMARY KEY (org, sink)
+             );
+             CREATE TABLE IF NOT EXISTS detection_state (
+                 org TEXT PRIMARY KEY,
+                 state BLOB NOT NULL
              );",
         )
         .with_context(|| format!("while preparing the store {}", path.display()))?;
@@ -132,6 +138,21 @@ impl Store {
             }
         }
         Ok(seen)
+    }
+
+    /// The detection state committed with the org's last batch.
+    pub fn detection_state(&self, org: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM detection_state WHERE org = ?1", [org], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// The uuids in the org's dedupe window, oldest first.
+    pub fn window_uuids(&self, org: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT uuid FROM seen WHERE org = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([org], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 
     pub fn sink_position(&self, org: &str, sink: &str) -> Result<Option<SinkPosition>> {
@@ -176,6 +197,13 @@ impl Store {
                     i64::try_from(pos.len).unwrap_or(i64::MAX)
                 ])?;
             }
+        }
+        if let Some(state) = c.detection_state {
+            tx.execute(
+                "INSERT INTO detection_state (org, state) VALUES (?1, ?2)
+                 ON CONFLICT (org) DO UPDATE SET state = excluded.state",
+                params![org, state],
+            )?;
         }
         // Keep the window bounded: the newest `window` uuids per org.
         tx.execute(
@@ -248,8 +276,12 @@ mod tests {
             uuids: vec![("a", Some(1)), ("b", Some(2))],
             sinks: vec![("file", SinkPosition { generation: 1, len: 99 })],
             spooled: Vec::new(),
+            detection_state: Some(b"state-1"),
         };
         store.commit("acme", &commit).expect("commits");
+        assert_eq!(store.detection_state("acme").expect("reads").as_deref(), Some(&b"state-1"[..]));
+        assert_eq!(store.detection_state("other").expect("reads"), None);
+        assert_eq!(store.window_uuids("acme").expect("reads"), ["a", "b"]);
         let seen = store.already_seen("acme", ["a", "c"].into_iter()).expect("reads");
         assert_eq!(seen, HashSet::from(["a".to_owned()]));
         assert!(store.already_seen("other", ["a"].into_iter()).expect("reads").is_empty(), "orgs do not share uuids");

@@ -42,10 +42,21 @@ pub struct Context<'c> {
 /// Fails only when the text is not a JSON object; the error keeps the raw text and comes with an
 /// ECS error document so the failure reaches the sink instead of vanishing.
 pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache) -> Outcome {
+    normalize_event_inspect(raw, ctx, ua, |_| ()).0
+}
+
+/// [`normalize_event`], also handing the typed event to `inspect` (detection reads its
+/// `eventType` there instead of parsing again). `None` when the text was not a LogEvent.
+pub fn normalize_event_inspect<T>(
+    raw: &str,
+    ctx: &Context<'_>,
+    ua: &mut user_agent::Cache,
+    inspect: impl FnOnce(&LogEvent<'_>) -> T,
+) -> (Outcome, Option<T>) {
     let first = raw.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
         if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
-            return failed("D001", invalid_json(&err), raw, ctx);
+            return (failed("D001", invalid_json(&err), raw, ctx), None);
         }
         let found = match first {
             Some(b'[') => "an array",
@@ -54,17 +65,23 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
             Some(b'n') => "null",
             _ => "a number",
         };
-        return failed("D002", format!("expected a JSON object (an Okta LogEvent) but found {found}"), raw, ctx);
+        return (
+            failed("D002", format!("expected a JSON object (an Okta LogEvent) but found {found}"), raw, ctx),
+            None,
+        );
     }
     let mut diags = Diagnostics::default();
     match serde_json::from_str::<LogEvent<'_>>(raw) {
-        Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags),
-        Err(err) if err.is_syntax() || err.is_eof() => failed("D001", invalid_json(&err), raw, ctx),
+        Ok(event) => {
+            let seen = inspect(&event);
+            (build(&event, raw, raw.len(), ctx, ua, diags), Some(seen))
+        }
+        Err(err) if err.is_syntax() || err.is_eof() => (failed("D001", invalid_json(&err), raw, ctx), None),
         Err(err) => {
             // The lenient model only rejects structural oddities such as a key given twice.
             // Re-read through a JSON tree (last key wins) and say so.
             let Ok(tree) = serde_json::from_str::<Value>(raw) else {
-                return failed("D001", invalid_json(&err), raw, ctx);
+                return (failed("D001", invalid_json(&err), raw, ctx), None);
             };
             diags.push(Diagnostic::new(
                 "N011",
@@ -72,8 +89,11 @@ pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache)
                 format!("the event is unusual JSON ({err}); read with the last value of each repeated key"),
             ));
             match LogEvent::deserialize(&tree) {
-                Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags),
-                Err(err) => failed("D003", format!("the event could not be read: {err}"), raw, ctx),
+                Ok(event) => {
+                    let seen = inspect(&event);
+                    (build(&event, raw, raw.len(), ctx, ua, diags), Some(seen))
+                }
+                Err(err) => (failed("D003", format!("the event could not be read: {err}"), raw, ctx), None),
             }
         }
     }

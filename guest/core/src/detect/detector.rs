@@ -1,0 +1,440 @@
+//! The per-engine detection runtime: matches each normalized event against its candidate
+//! rules, applies filters, turns matches into alerts, feeds correlations and chains their fires.
+//!
+//! ```text
+//!  event ─▶ candidates (eventType index) ─▶ detection ∧ filters ─▶ matched rules
+//!     matched rule ─▶ alerts on its own? ─▶ threshold/dedup ─▶ Alert
+//!                  └▶ correlations reading it (on time, not late) ─▶ Fired ─▶ Alert, and a hit for
+//!                                                                    correlations reading that one
+//!  event time ─▶ watermark (newest − reorder tolerance) ─▶ advance: expiry, x-absence deadlines
+//! ```
+//!
+//! Only events that matched some rule are remembered (their uuids, in a bounded FIFO window), so
+//! a duplicate delivery never counts twice nor alerts again. Everything here is exported by
+//! [`Detector::export`] as deterministic JSON.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::alert::{self, Tally, Trigger};
+use super::field::{EventView, FieldPath};
+use super::rule::Body;
+use super::ruleset::RuleSet;
+use super::stateful::{self, Fields, Fired, Hit};
+use crate::{Alert, Normalized, StateError};
+
+/// How many uuids of matched events are remembered.
+pub(crate) const SEEN_WINDOW: usize = 50_000;
+
+/// The export format's version.
+const VERSION: u32 = 1;
+
+/// Event time moves the correlations on at most once per this many ms of watermark.
+const ADVANCE_STEP_MS: i64 = 1_000;
+
+/// What the detector reads from its engine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'e> {
+    pub(crate) rules: &'e RuleSet,
+    pub(crate) tenant: &'e str,
+    pub(crate) tolerance_ms: i64,
+}
+
+/// Detection state of one engine.
+#[derive(Debug, Default)]
+pub(crate) struct Detector {
+    correlations: stateful::State,
+    /// rule name → dedup key → tally.
+    tallies: BTreeMap<String, BTreeMap<String, Tally>>,
+    seen: VecDeque<String>,
+    seen_set: HashSet<String, BuildHasherDefault<DefaultHasher>>,
+    newest_ms: Option<i64>,
+    watermark_ms: Option<i64>,
+    advanced_ms: Option<i64>,
+    /// Matches not fed to correlations because their event was older than the watermark or
+    /// had no time.
+    late: u64,
+    /// uuid → the fields an `x-absence` alert needs from its trigger event, which is long gone
+    /// when the deadline passes.
+    snapshots: BTreeMap<String, Snapshot>,
+}
+
+/// A few fields of one event, as a nested JSON object (`{"actor":{"alternateId":[...]}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Snapshot {
+    time_ms: i64,
+    fields: Value,
+}
+
+/// At most this many snapshots are kept (the oldest go first).
+const MAX_SNAPSHOTS: usize = 20_000;
+
+/// What [`Detector::export`] writes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Saved {
+    v: u32,
+    #[serde(default)]
+    newest_ms: Option<i64>,
+    #[serde(default)]
+    watermark_ms: Option<i64>,
+    #[serde(default)]
+    late: u64,
+    #[serde(default)]
+    seen: Vec<String>,
+    #[serde(default)]
+    tallies: BTreeMap<String, BTreeMap<String, Tally>>,
+    #[serde(default)]
+    correlations: Value,
+    #[serde(default)]
+    snapshots: BTreeMap<String, Snapshot>,
+}
+
+/// A correlation's group values, as fields for a chained hit that has no event behind it.
+struct GroupFields<'g>(&'g [(String, String)]);
+
+impl Fields for GroupFields<'_> {
+    fn values(&self, path: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(path)).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+impl Fields for EventView<'_> {
+    fn values(&self, path: &str) -> Vec<String> {
+        FieldPath::parse(path).map(|p| self.texts(&p)).unwrap_or_default()
+    }
+}
+
+impl Detector {
+    /// Runs the rules on one normalized event. `raw` is the LogEvent text, given when
+    /// `candidates` (from [`RuleSet::candidates`]) is not empty.
+    pub(crate) fn on_event(
+        &mut self,
+        env: Env<'_>,
+        raw: Option<&str>,
+        candidates: &[usize],
+        event: &Normalized,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let time = event.published_ms;
+        if let Some(raw) = raw
+            && !candidates.is_empty()
+        {
+            let view = EventView::new(raw, &event.document);
+            let matched: Vec<usize> = candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)).collect();
+            if !matched.is_empty() && self.first_sight(event.uuid.as_deref()) {
+                let on_time = match (time, self.watermark_ms) {
+                    (Some(t), Some(w)) => t >= w,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                let uuids: Vec<String> = event.uuid.iter().cloned().collect();
+                let mut counted_late = false;
+                for r in matched {
+                    if env.rules.alerts_alone[r] {
+                        let trigger = Trigger {
+                            time_ms: time.unwrap_or(0),
+                            uuids: &uuids,
+                            count: 1,
+                            group: &[],
+                            details: &[],
+                            view: Some(&view),
+                        };
+                        self.alert(env, r, &trigger, alerts);
+                    }
+                    if env.rules.listeners[r].is_empty() {
+                        continue;
+                    }
+                    match time {
+                        Some(t) if on_time => self.feed(env, r, t, &uuids, &view, Some(&view), alerts),
+                        _ if !counted_late => {
+                            self.late += 1;
+                            counted_late = true;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(t) = time {
+            self.advance_to(env, t, alerts);
+        }
+    }
+
+    /// Records a uuid as processed (the host already delivered that event).
+    pub(crate) fn mark_seen(&mut self, uuid: &str) {
+        self.first_sight(Some(uuid));
+    }
+
+    /// Remembers a matched event's uuid; `false` when it was already seen.
+    fn first_sight(&mut self, uuid: Option<&str>) -> bool {
+        let Some(uuid) = uuid else {
+            return true;
+        };
+        if self.seen_set.contains(uuid) {
+            return false;
+        }
+        self.seen.push_back(uuid.to_owned());
+        self.seen_set.insert(uuid.to_owned());
+        while self.seen.len() > SEEN_WINDOW {
+            if let Some(old) = self.seen.pop_front() {
+                self.seen_set.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Alert controls, then the alert.
+    fn alert(&mut self, env: Env<'_>, r: usize, trigger: &Trigger<'_, '_>, alerts: &mut Vec<Alert>) {
+        let rule = &env.rules.rules[r];
+        let count = if rule.controls.dedup.is_some() {
+            let key = alert::dedup_key(rule, trigger.view, trigger.group);
+            let tallies = self.tallies.entry(rule.name.clone()).or_default();
+            match alert::admit(rule, tallies, key, trigger.time_ms) {
+                Some(n) => n.max(trigger.count),
+                None => return,
+            }
+        } else {
+            trigger.count
+        };
+        alerts.push(alert::build(rule, &Trigger { count, ..*trigger }, env.tenant));
+    }
+
+    /// A hit of rule `r` for every correlation that reads it.
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        &mut self,
+        env: Env<'_>,
+        r: usize,
+        time_ms: i64,
+        uuids: &[String],
+        fields: &dyn Fields,
+        view: Option<&EventView<'_>>,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let name = &env.rules.rules[r].name;
+        if let (Some(view), Some(uuid)) = (view, uuids.last()) {
+            self.snapshot(env, r, uuid, time_ms, view);
+        }
+        for &s in &env.rules.listeners[r] {
+            let hit = Hit { rule: name, time_ms, uuids, fields };
+            for fired in self.correlations.observe(&env.rules.specs, s, &hit) {
+                self.fired(env, &fired, view, alerts);
+            }
+        }
+    }
+
+    /// Keeps what the alerts of `x-absence` correlations reading rule `r` will need from this event.
+    fn snapshot(&mut self, env: Env<'_>, r: usize, uuid: &str, time_ms: i64, view: &EventView<'_>) {
+        let mut paths: Vec<&FieldPath> = Vec::new();
+        for &s in &env.rules.listeners[r] {
+            if !matches!(env.rules.specs[s].kind, stateful::Kind::Absence) {
+                continue;
+            }
+            let rule = &env.rules.rules[env.rules.spec_rule[s]];
+            paths.extend(rule.controls.field_paths());
+            paths.extend(alert::related_paths());
+        }
+        if paths.is_empty() {
+            return;
+        }
+        let mut fields = Value::Object(serde_json::Map::new());
+        for path in paths {
+            let values = view.texts(path);
+            if !values.is_empty() {
+                insert_path(&mut fields, &path.text, values);
+            }
+        }
+        self.snapshots.insert(uuid.to_owned(), Snapshot { time_ms, fields });
+        if self.snapshots.len() > MAX_SNAPSHOTS
+            && let Some(oldest) =
+                self.snapshots.iter().min_by_key(|(k, v)| (v.time_ms, (*k).clone())).map(|(k, _)| k.clone())
+        {
+            self.snapshots.remove(&oldest);
+        }
+    }
+
+    /// A correlation fired: its alert, and a hit for the correlations that read it.
+    fn fired(&mut self, env: Env<'_>, fired: &Fired, view: Option<&EventView<'_>>, alerts: &mut Vec<Alert>) {
+        if view.is_none()
+            && let Some(snapshot) = fired.uuids.iter().rev().find_map(|u| self.snapshots.get(u))
+        {
+            let text = snapshot.fields.to_string();
+            let restored = EventView::new(&text, "{}");
+            self.fired_with(env, fired, Some(&restored), alerts);
+            return;
+        }
+        self.fired_with(env, fired, view, alerts);
+    }
+
+    fn fired_with(&mut self, env: Env<'_>, fired: &Fired, view: Option<&EventView<'_>>, alerts: &mut Vec<Alert>) {
+        let r = env.rules.spec_rule[fired.spec];
+        if env.rules.alerts_alone[r] {
+            let trigger = Trigger {
+                time_ms: fired.time_ms,
+                uuids: &fired.uuids,
+                count: fired.count,
+                group: &fired.group,
+                details: &fired.details,
+                view,
+            };
+            self.alert(env, r, &trigger, alerts);
+        }
+        if !env.rules.listeners[r].is_empty() {
+            let group = GroupFields(&fired.group);
+            let fields: &dyn Fields = match view {
+                Some(v) => v,
+                None => &group,
+            };
+            self.feed(env, r, fired.time_ms, &fired.uuids, fields, view, alerts);
+        }
+    }
+
+    /// Moves the watermark with the newest event time; expires state and fires deadlines.
+    fn advance_to(&mut self, env: Env<'_>, time_ms: i64, alerts: &mut Vec<Alert>) {
+        if self.newest_ms.is_some_and(|n| time_ms <= n) {
+            return;
+        }
+        self.newest_ms = Some(time_ms);
+        let watermark = time_ms.saturating_sub(env.tolerance_ms);
+        self.watermark_ms = Some(watermark);
+        if self.advanced_ms.is_some_and(|a| watermark < a.saturating_add(ADVANCE_STEP_MS)) {
+            return;
+        }
+        let minute_changed = self.advanced_ms.is_none_or(|a| a / 60_000 != watermark / 60_000);
+        self.advanced_ms = Some(watermark);
+        if !env.rules.specs.is_empty() {
+            for fired in self.correlations.advance(&env.rules.specs, watermark) {
+                self.fired(env, &fired, None, alerts);
+            }
+        }
+        if minute_changed {
+            self.prune_tallies(env, watermark);
+            let longest = env
+                .rules
+                .specs
+                .iter()
+                .filter(|s| matches!(s.kind, stateful::Kind::Absence))
+                .map(|s| s.timespan_ms)
+                .max()
+                .unwrap_or(0);
+            let horizon = watermark.saturating_sub(longest.saturating_add(env.tolerance_ms));
+            self.snapshots.retain(|_, s| s.time_ms >= horizon);
+        }
+    }
+
+    /// Drops dedup tallies no window reaching the watermark can use.
+    fn prune_tallies(&mut self, env: Env<'_>, watermark: i64) {
+        for rule in &env.rules.rules {
+            let Some(dedup) = &rule.controls.dedup else {
+                continue;
+            };
+            if let Some(tallies) = self.tallies.get_mut(&rule.name) {
+                let horizon = watermark.saturating_sub(dedup.window_ms);
+                tallies.retain(|_, t| t.newest() >= horizon);
+                if tallies.is_empty() {
+                    self.tallies.remove(&rule.name);
+                }
+            }
+        }
+    }
+
+    /// The state as deterministic JSON bytes.
+    pub(crate) fn export(&self) -> Vec<u8> {
+        let correlations = serde_json::from_slice(&self.correlations.export()).unwrap_or(Value::Null);
+        let saved = Saved {
+            v: VERSION,
+            newest_ms: self.newest_ms,
+            watermark_ms: self.watermark_ms,
+            late: self.late,
+            seen: self.seen.iter().cloned().collect(),
+            tallies: self.tallies.clone(),
+            correlations,
+            snapshots: self.snapshots.clone(),
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// Reads what [`Detector::export`] wrote; state of rules not in `rules` is dropped.
+    pub(crate) fn import(bytes: &[u8], rules: &RuleSet) -> Result<Detector, StateError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Detector::default());
+        }
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| StateError {
+            message: format!(
+                "the detection state could not be read ({e}); it was not written by export_state of this version, \
+                 so start without it (pass no state)"
+            ),
+        })?;
+        if saved.v != VERSION {
+            return Err(StateError {
+                message: format!(
+                    "the detection state is format version {}, this engine reads version {VERSION}; start without it",
+                    saved.v
+                ),
+            });
+        }
+        let correlations_bytes =
+            if saved.correlations.is_null() { Vec::new() } else { saved.correlations.to_string().into_bytes() };
+        let mut correlations =
+            stateful::State::import(&correlations_bytes).map_err(|message| StateError { message })?;
+        let spec_names: Vec<&str> = rules.specs.iter().map(|s| s.name.as_str()).collect();
+        correlations.retain_specs(&spec_names);
+        let mut tallies = saved.tallies;
+        tallies.retain(|name, _| rules.rules.iter().any(|r| &r.name == name && r.controls.dedup.is_some()));
+        let mut seen = VecDeque::with_capacity(saved.seen.len());
+        let mut seen_set = HashSet::default();
+        for uuid in saved.seen.into_iter().rev().take(SEEN_WINDOW).collect::<Vec<_>>().into_iter().rev() {
+            if seen_set.insert(uuid.clone()) {
+                seen.push_back(uuid);
+            }
+        }
+        Ok(Detector {
+            correlations,
+            tallies,
+            seen,
+            seen_set,
+            newest_ms: saved.newest_ms,
+            watermark_ms: saved.watermark_ms,
+            advanced_ms: saved.watermark_ms,
+            late: saved.late,
+            snapshots: saved.snapshots,
+        })
+    }
+
+    /// Matches that reached no correlation because they came too late (or without a time).
+    #[allow(dead_code, reason = "for diagnostics and tests")]
+    pub(crate) fn late(&self) -> u64 {
+        self.late
+    }
+}
+
+/// Sets `values` at a dotted `path` inside a JSON object.
+fn insert_path(root: &mut Value, path: &str, values: Vec<String>) {
+    let mut node = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Value::Object(map) = node else {
+            return;
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_owned(), Value::from(values));
+            return;
+        }
+        node = map.entry(part.to_owned()).or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
+
+/// Whether detection rule `r` and every filter on it match.
+fn matches(rules: &RuleSet, r: usize, view: &EventView<'_>) -> bool {
+    let Body::Detection(detection) = &rules.rules[r].body else {
+        return false;
+    };
+    detection.eval(view)
+        && rules.filters[r].iter().all(|&f| match &rules.rules[f].body {
+            Body::Filter(filter) => filter.eval(view),
+            _ => true,
+        })
+}

@@ -1,0 +1,21 @@
+//! `event_count` and `value_count`: the condition on a window's events or distinct values.
+
+use std::collections::BTreeSet;
+
+use super::window::Entry;
+use super::{Condition, f};
+
+/// `event_count`: the number of hits in the window.
+pub(super) fn events(window: &[Entry], condition: &Condition) -> Option<(u64, Vec<(String, String)>)> {
+    let n = window.len();
+    condition.test(f(n)).then(|| (n as u64, vec![("events".to_owned(), n.to_string())]))
+}
+
+/// `value_count`: the number of distinct values of the field in the window.
+pub(super) fn values(window: &[Entry], field: &str, condition: &Condition) -> Option<(u64, Vec<(String, String)>)> {
+    let distinct: BTreeSet<&str> = window.iter().map(|x| x.k.as_str()).collect();
+    let n = distinct.len();
+    condition
+        .test(f(n))
+        .then(|| (n as u64, vec![("distinct".to_owned(), n.to_string()), ("field".to_owned(), field.to_owned())]))
+}

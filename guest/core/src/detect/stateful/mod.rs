@@ -1,0 +1,431 @@
+//! The stateful correlation engine: Sigma correlations (`event_count`, `value_count`, `temporal`,
+//! `temporal_ordered`) and our `x-` types (`x-new_value`, `x-absence`, `x-geo_velocity`,
+//! `x-session_drift`, `x-distribution`). See `rules/README.md` §2 and §4.
+//!
+//! ```text
+//!  Hit (rule, event time, uuids, fields) ──observe──▶ per spec, per group state ──▶ Fired
+//!  watermark ──────────────────────────────advance──▶ prune old state, x-absence deadlines ──▶ Fired
+//! ```
+//!
+//! Semantics shared by every type:
+//! - **Event time.** Windows are `[end − timespan, end]`, both ends inclusive, on the hits'
+//!   `time_ms`. Hits may arrive out of order: a late hit is inserted at its place and every window
+//!   that contains it is evaluated (for `x-distribution`, the windows ending at the hit and at the
+//!   group's newest event).
+//! - **Watermark.** [`State::advance`] takes a time before which no more hits will arrive (the
+//!   caller's newest event time minus its reorder tolerance). State that no window starting at or
+//!   after the watermark can use is dropped; `x-absence` deadlines strictly before it fire.
+//! - **Groups.** The `group-by` values of a hit (the first non-empty value of each field, read
+//!   through the rule's alias). A hit that lacks any of them is ignored by that correlation.
+//! - **Reset.** A window correlation that fires starts afresh: its entries up to the window end are
+//!   cleared and hits at or before that time no longer count in the group. `x-reset` clears the same
+//!   way at the reset hit's time.
+//! - **Bounded memory.** At most `max_groups` groups per spec: when exceeded, the least recently
+//!   seen groups (by event time, ties by key) are evicted down to 90 % of the cap. At most
+//!   `max_entries` entries per group; the oldest go first.
+//! - **Determinism.** Only `BTreeMap`s and sorted `Vec`s; [`State::export`] is byte-identical for
+//!   identical inputs.
+
+mod absence;
+mod count;
+mod distribution;
+mod geo;
+mod new_value;
+mod session;
+mod spec;
+mod temporal;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+#[allow(unused_imports, reason = "the whole contract, whether or not detect/ names every item yet")]
+pub(crate) use spec::{
+    Condition, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_GROUPS, DistCondition, GroupBy, Kind, Spec, SpecError, TYPES, parse,
+    parse_duration,
+};
+
+/// Uuids kept per fire (and per stored entry).
+pub(crate) const MAX_UUIDS: usize = 100;
+
+/// The export format's version; [`State::import`] refuses others.
+const VERSION: u32 = 1;
+
+/// The caller's field resolver over one event.
+pub(crate) trait Fields {
+    /// Every value of a dotted path (case-insensitive keys, any element of arrays); numbers and
+    /// booleans as JSON text; empty when absent.
+    fn values(&self, path: &str) -> Vec<String>;
+}
+
+/// One match of a rule (or correlation) that a spec reads.
+pub(crate) struct Hit<'a> {
+    /// The name of the rule or correlation that matched: one of the spec's [`Spec::inputs`].
+    pub(crate) rule: &'a str,
+    /// Event time, ms since the epoch.
+    pub(crate) time_ms: i64,
+    /// The uuids of the events behind the match (one for a plain rule).
+    pub(crate) uuids: &'a [String],
+    pub(crate) fields: &'a dyn Fields,
+}
+
+impl std::fmt::Debug for Hit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hit")
+            .field("rule", &self.rule)
+            .field("time_ms", &self.time_ms)
+            .field("uuids", &self.uuids)
+            .finish()
+    }
+}
+
+/// A correlation fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fired {
+    /// Index into the `specs` slice.
+    pub(crate) spec: usize,
+    /// Event time of the fire: the newest event in the window (for `x-absence`, the deadline).
+    pub(crate) time_ms: i64,
+    /// group-by name → value, in group-by order.
+    pub(crate) group: Vec<(String, String)>,
+    /// The triggering events, oldest first, at most [`MAX_UUIDS`] (the newest are kept).
+    pub(crate) uuids: Vec<String>,
+    /// The number the condition tested: events (`event_count`, `x-distribution`), distinct values
+    /// (`value_count`), rules seen (`temporal`), 2 for `x-geo_velocity` (the pair), else 1.
+    pub(crate) count: u64,
+    /// Type-specific facts, e.g. `("distance_km", "8412")`.
+    pub(crate) details: Vec<(String, String)>,
+}
+
+/// What a kind module returns; [`State`] adds the spec index and the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Out {
+    time_ms: i64,
+    uuids: Vec<String>,
+    count: u64,
+    details: Vec<(String, String)>,
+}
+
+/// All correlation state, keyed by spec name so it survives rule reloads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct State {
+    /// [`VERSION`]; a missing one reads as 0 and is refused.
+    #[serde(default)]
+    v: u32,
+    #[serde(default)]
+    specs: BTreeMap<String, SpecState>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { v: VERSION, specs: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SpecState {
+    /// What the group keys were built from; state built for another shape is dropped.
+    fp: String,
+    groups: Groups,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Groups {
+    Window(BTreeMap<String, window::Group>),
+    NewValue(BTreeMap<String, new_value::Group>),
+    Absence(BTreeMap<String, absence::Group>),
+    Geo(BTreeMap<String, geo::Group>),
+    Session(BTreeMap<String, session::Group>),
+}
+
+impl Groups {
+    fn empty_for(kind: &Kind) -> Groups {
+        match kind {
+            Kind::EventCount { .. } | Kind::ValueCount { .. } | Kind::Temporal { .. } | Kind::Distribution { .. } => {
+                Groups::Window(BTreeMap::new())
+            }
+            Kind::NewValue { .. } => Groups::NewValue(BTreeMap::new()),
+            Kind::Absence => Groups::Absence(BTreeMap::new()),
+            Kind::GeoVelocity { .. } => Groups::Geo(BTreeMap::new()),
+            Kind::SessionDrift { .. } => Groups::Session(BTreeMap::new()),
+        }
+    }
+
+    fn fits(&self, kind: &Kind) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(&Groups::empty_for(kind))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Groups::Window(g) => g.len(),
+            Groups::NewValue(g) => g.len(),
+            Groups::Absence(g) => g.len(),
+            Groups::Geo(g) => g.len(),
+            Groups::Session(g) => g.len(),
+        }
+    }
+
+    fn entries(&self) -> usize {
+        fn sum<G: Recency>(g: &BTreeMap<String, G>) -> usize {
+            g.values().map(Recency::entries).sum()
+        }
+        match self {
+            Groups::Window(g) => sum(g),
+            Groups::NewValue(g) => sum(g),
+            Groups::Absence(g) => sum(g),
+            Groups::Geo(g) => sum(g),
+            Groups::Session(g) => sum(g),
+        }
+    }
+}
+
+/// What eviction and [`State::size`] need from a group.
+trait Recency {
+    /// The newest event time the group has seen.
+    fn last(&self) -> i64;
+    /// Stored entries (timestamps, values, points).
+    fn entries(&self) -> usize;
+    /// Holds nothing worth keeping.
+    fn is_empty(&self) -> bool;
+}
+
+/// Runs `f` on the group under `key` (created when missing; `fresh` tells), then drops the group if
+/// it holds nothing or evicts over the cap.
+fn with_group<G: Recency + Default>(
+    groups: &mut BTreeMap<String, G>,
+    key: &str,
+    cap: usize,
+    f: impl FnOnce(&mut G, bool) -> Option<Out>,
+) -> Option<Out> {
+    let fresh = !groups.contains_key(key);
+    let group = groups.entry(key.to_owned()).or_default();
+    let out = f(group, fresh);
+    if group.is_empty() {
+        groups.remove(key);
+    } else {
+        evict(groups, cap);
+    }
+    out
+}
+
+/// Keeps at most `cap` groups: evicts the least recently seen (ties by key) down to 90 % of `cap`,
+/// so eviction runs once per many new groups.
+fn evict<G: Recency>(groups: &mut BTreeMap<String, G>, cap: usize) {
+    if groups.len() <= cap {
+        return;
+    }
+    let target = cap.saturating_sub(cap / 10).max(1);
+    let mut order: Vec<(i64, &String)> = groups.iter().map(|(k, g)| (g.last(), k)).collect();
+    order.sort();
+    let victims: Vec<String> = order.into_iter().take(groups.len() - target).map(|(_, k)| k.clone()).collect();
+    for k in victims {
+        groups.remove(&k);
+    }
+}
+
+/// Drops the least recently used keys of a per-group map (value = last seen time) down to `cap`.
+fn cap_map(map: &mut BTreeMap<String, i64>, cap: usize) {
+    if map.len() <= cap {
+        return;
+    }
+    let mut order: Vec<(i64, &String)> = map.iter().map(|(k, t)| (*t, k)).collect();
+    order.sort();
+    let victims: Vec<String> = order.into_iter().take(map.len() - cap).map(|(_, k)| k.clone()).collect();
+    for k in victims {
+        map.remove(&k);
+    }
+}
+
+/// Appends `new` to `into`, skipping ones already there, keeping the newest [`MAX_UUIDS`].
+fn push_uuids(into: &mut Vec<String>, new: &[String]) {
+    for u in new {
+        if !into.contains(u) {
+            into.push(u.clone());
+        }
+    }
+    if into.len() > MAX_UUIDS {
+        into.drain(..into.len() - MAX_UUIDS);
+    }
+}
+
+/// The first non-empty value of a path.
+fn first(fields: &dyn Fields, path: &str) -> Option<String> {
+    fields.values(path).into_iter().find(|v| !v.is_empty())
+}
+
+/// The hit's group-by values, or `None` when one is missing.
+fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<String>> {
+    spec.group_by.iter().map(|g| first(fields, g.field_for(rule))).collect()
+}
+
+/// A group's map key: its values as a JSON array (unambiguous, and sorts deterministically).
+fn key_of(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_default()
+}
+
+fn values_of(key: &str) -> Vec<String> {
+    serde_json::from_str(key).unwrap_or_default()
+}
+
+/// What group keys depend on; state kept under another fingerprint is dropped.
+fn fingerprint(spec: &Spec) -> String {
+    let groups: Vec<String> = spec
+        .group_by
+        .iter()
+        .map(|g| {
+            let aliases: Vec<String> = g.aliases.iter().map(|(r, f)| format!("{r}={f}")).collect();
+            format!("{}({})", g.name, aliases.join(","))
+        })
+        .collect();
+    let extra = match &spec.kind {
+        Kind::NewValue { fields, .. } => fields.join(","),
+        Kind::Distribution { per, .. } => per.join(","),
+        Kind::ValueCount { field, .. } => field.clone(),
+        _ => String::new(),
+    };
+    format!("{}|{}|{}", spec.kind.type_name(), groups.join(","), extra)
+}
+
+impl State {
+    /// Feeds one hit of `specs[spec]`; returns what fired (at most one per call for every type).
+    pub(crate) fn observe(&mut self, specs: &[Spec], spec: usize, hit: &Hit<'_>) -> Vec<Fired> {
+        let Some(s) = specs.get(spec) else { return Vec::new() };
+        let is_input = s.rules.iter().any(|r| r == hit.rule);
+        let is_reset = !is_input && s.reset.iter().any(|r| r == hit.rule);
+        if !is_input && !is_reset {
+            return Vec::new();
+        }
+        let Some(values) = group_values(s, hit.rule, hit.fields) else { return Vec::new() };
+        let key = key_of(&values);
+        let groups = &mut self.spec_state(s).groups;
+        let cap = s.max_groups;
+        let out = match (&s.kind, groups) {
+            (Kind::EventCount { .. } | Kind::ValueCount { .. } | Kind::Temporal { .. }, Groups::Window(g)) => {
+                with_group(g, &key, cap, |grp, _| window::observe(grp, s, hit, is_reset))
+            }
+            (Kind::Distribution { .. }, Groups::Window(g)) => {
+                with_group(g, &key, cap, |grp, _| distribution::observe(grp, s, hit))
+            }
+            (Kind::NewValue { .. }, Groups::NewValue(g)) => {
+                with_group(g, &key, cap, |grp, fresh| new_value::observe(grp, fresh, s, hit))
+            }
+            (Kind::Absence, Groups::Absence(g)) => with_group(g, &key, cap, |grp, _| {
+                absence::observe(grp, s, hit);
+                None
+            }),
+            (Kind::GeoVelocity { .. }, Groups::Geo(g)) => with_group(g, &key, cap, |grp, _| geo::observe(grp, s, hit)),
+            (Kind::SessionDrift { .. }, Groups::Session(g)) => {
+                with_group(g, &key, cap, |grp, _| session::observe(grp, s, hit))
+            }
+            _ => None,
+        };
+        out.into_iter().map(|o| fired(s, spec, &values, o)).collect()
+    }
+
+    /// Moves event time forward: drops state no window at or after `watermark_ms` can use and fires
+    /// the `x-absence` deadlines before it. Fires come sorted by (time, spec, group).
+    pub(crate) fn advance(&mut self, specs: &[Spec], watermark_ms: i64) -> Vec<Fired> {
+        let mut fires = Vec::new();
+        for (index, s) in specs.iter().enumerate() {
+            let fp = fingerprint(s);
+            let Some(st) = self.specs.get_mut(&s.name) else { continue };
+            if st.fp != fp || !st.groups.fits(&s.kind) {
+                self.specs.remove(&s.name);
+                continue;
+            }
+            let horizon = watermark_ms.saturating_sub(s.timespan_ms);
+            match &mut st.groups {
+                Groups::Window(g) => g.retain(|_, grp| grp.prune(horizon, watermark_ms)),
+                Groups::NewValue(g) => g.retain(|_, grp| grp.prune(horizon)),
+                Groups::Absence(g) => {
+                    for (key, grp) in g.iter_mut() {
+                        let values = values_of(key);
+                        for o in grp.due(s, watermark_ms) {
+                            fires.push(fired(s, index, &values, o));
+                        }
+                    }
+                    g.retain(|_, grp| !grp.is_empty());
+                }
+                Groups::Geo(g) => g.retain(|_, grp| grp.prune(horizon)),
+                Groups::Session(g) => g.retain(|_, grp| grp.prune(horizon)),
+            }
+            if st.groups.len() == 0 {
+                self.specs.remove(&s.name);
+            }
+        }
+        fires.sort_by(|a, b| (a.time_ms, a.spec, &a.group).cmp(&(b.time_ms, b.spec, &b.group)));
+        fires
+    }
+
+    /// The state as deterministic bytes (JSON over sorted maps).
+    pub(crate) fn export(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads what [`State::export`] wrote. Empty bytes are an empty state.
+    pub(crate) fn import(bytes: &[u8]) -> Result<State, String> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(State::default());
+        }
+        let state: State = serde_json::from_slice(bytes)
+            .map_err(|e| format!("the detection state is not one this version wrote ({e}); start without it"))?;
+        if state.v != VERSION {
+            return Err(format!(
+                "the detection state is format version {}, this engine reads version {VERSION}; start without it",
+                state.v
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Drops the state of specs whose names are not in `names`.
+    pub(crate) fn retain_specs(&mut self, names: &[&str]) {
+        let keep: BTreeSet<&str> = names.iter().copied().collect();
+        self.specs.retain(|name, _| keep.contains(name.as_str()));
+    }
+
+    /// (groups, entries) over all specs.
+    #[allow(dead_code, reason = "for stats and tests; the detector does not report it yet")]
+    pub(crate) fn size(&self) -> (usize, usize) {
+        self.specs.values().fold((0, 0), |(g, e), s| (g + s.groups.len(), e + s.groups.entries()))
+    }
+
+    /// The spec's state, created (or replaced when it was built for another shape) as needed.
+    fn spec_state(&mut self, spec: &Spec) -> &mut SpecState {
+        let fp = fingerprint(spec);
+        let st = self
+            .specs
+            .entry(spec.name.clone())
+            .or_insert_with(|| SpecState { fp: fp.clone(), groups: Groups::empty_for(&spec.kind) });
+        if st.fp != fp || !st.groups.fits(&spec.kind) {
+            *st = SpecState { fp, groups: Groups::empty_for(&spec.kind) };
+        }
+        st
+    }
+}
+
+fn fired(spec: &Spec, index: usize, values: &[String], out: Out) -> Fired {
+    Fired {
+        spec: index,
+        time_ms: out.time_ms,
+        group: spec.group_by.iter().map(|g| g.name.clone()).zip(values.iter().cloned()).collect(),
+        uuids: out.uuids,
+        count: out.count,
+        details: out.details,
+    }
+}
+
+/// Formats a ratio with two decimals (deterministic text for details).
+fn ratio(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// Converts a count to f64 for conditions (exact below 2^53).
+fn f(n: usize) -> f64 {
+    n as f64
+}

@@ -1,0 +1,178 @@
+//! Sliding windows on event time, shared by `event_count`, `value_count`, `temporal`,
+//! `temporal_ordered` (evaluated in `count.rs` and `temporal.rs`) and `x-distribution`.
+//!
+//! A group keeps its entries sorted by (event time, key), so the stored state does not depend on
+//! the arrival order of hits with different times. After a fire (or an `x-reset` hit) the group
+//! remembers a floor: hits at or before it no longer count.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Hit, Kind, Out, Recency, Spec, count, first, push_uuids, temporal};
+
+/// One hit in a window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Entry {
+    /// Event time.
+    pub(super) t: i64,
+    /// The counted value (`value_count`), the rule (temporal types) or the `per` key
+    /// (`x-distribution`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(super) k: String,
+    /// `x-distribution`: the value of `distinct.field`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(super) d: String,
+    /// The uuids behind the hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) u: Vec<String>,
+}
+
+/// One group's window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Group {
+    /// Hits at or before this time no longer count (set by a fire or an `x-reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) floor: Option<i64>,
+    /// The newest event time seen (for eviction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) last: Option<i64>,
+    #[serde(default)]
+    pub(super) e: Vec<Entry>,
+}
+
+impl Recency for Group {
+    fn last(&self) -> i64 {
+        self.last.unwrap_or(i64::MIN)
+    }
+    fn entries(&self) -> usize {
+        self.e.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.e.is_empty() && self.floor.is_none()
+    }
+}
+
+impl Group {
+    pub(super) fn touch(&mut self, t: i64) {
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+
+    pub(super) fn accepts(&self, t: i64) -> bool {
+        self.floor.is_none_or(|f| t > f)
+    }
+
+    /// Inserts at its place by (time, key); drops the oldest beyond `cap`.
+    pub(super) fn insert(&mut self, entry: Entry, cap: usize) {
+        let pos = self.e.partition_point(|x| (x.t, &x.k) <= (entry.t, &entry.k));
+        self.e.insert(pos, entry);
+        if self.e.len() > cap.max(1) {
+            let excess = self.e.len() - cap.max(1);
+            self.e.drain(..excess);
+        }
+    }
+
+    /// Starts afresh at `t`: clears entries up to it and ignores later hits at or before it.
+    pub(super) fn clear_through(&mut self, t: i64) {
+        self.e.retain(|x| x.t > t);
+        self.floor = Some(self.floor.map_or(t, |f| f.max(t)));
+    }
+
+    /// Drops entries before `horizon` and a floor no future hit can reach; false when empty.
+    pub(super) fn prune(&mut self, horizon: i64, watermark: i64) -> bool {
+        self.e.retain(|x| x.t >= horizon);
+        if self.floor.is_some_and(|f| f < watermark) {
+            self.floor = None;
+        }
+        !self.e.is_empty() || self.floor.is_some()
+    }
+
+    /// The ends of every window (of length `span`) that contains `t` and could have changed: `t`
+    /// itself and each later entry time up to `t + span`, ascending.
+    pub(super) fn candidate_ends(&self, t: i64, span: i64) -> Vec<i64> {
+        let mut ends = vec![t];
+        let from = self.e.partition_point(|x| x.t <= t);
+        let limit = t.saturating_add(span);
+        for x in &self.e[from..] {
+            if x.t > limit {
+                break;
+            }
+            if ends.last() != Some(&x.t) {
+                ends.push(x.t);
+            }
+        }
+        ends
+    }
+
+    /// The entries in `[end − span, end]`.
+    pub(super) fn window(&self, end: i64, span: i64) -> &[Entry] {
+        let start = end.saturating_sub(span);
+        let lo = self.e.partition_point(|x| x.t < start);
+        let hi = self.e.partition_point(|x| x.t <= end);
+        self.e.get(lo..hi).unwrap_or(&[])
+    }
+}
+
+/// The uuids of a window, oldest first, deduplicated, the newest [`super::MAX_UUIDS`].
+pub(super) fn uuids(window: &[Entry]) -> Vec<String> {
+    let mut out = Vec::new();
+    for x in window {
+        push_uuids(&mut out, &x.u);
+    }
+    out
+}
+
+fn capped(uuids: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    push_uuids(&mut out, uuids);
+    out
+}
+
+/// A hit of a count or temporal correlation (`reset`: an `x-reset` rule matched).
+pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) -> Option<Out> {
+    let t = hit.time_ms;
+    g.touch(t);
+    if reset {
+        g.clear_through(t);
+        return None;
+    }
+    if !g.accepts(t) {
+        return None;
+    }
+    let u = capped(hit.uuids);
+    match &spec.kind {
+        Kind::ValueCount { field, .. } => {
+            let mut values = hit.fields.values(field);
+            values.retain(|v| !v.is_empty());
+            values.sort();
+            values.dedup();
+            if values.is_empty() {
+                return None;
+            }
+            for k in values {
+                g.insert(Entry { t, k, d: String::new(), u: u.clone() }, spec.max_entries);
+            }
+        }
+        Kind::Temporal { .. } => g.insert(Entry { t, k: hit.rule.to_owned(), d: String::new(), u }, spec.max_entries),
+        _ => g.insert(Entry { t, k: String::new(), d: String::new(), u }, spec.max_entries),
+    }
+    for end in g.candidate_ends(t, spec.timespan_ms) {
+        let w = g.window(end, spec.timespan_ms);
+        let verdict = match &spec.kind {
+            Kind::EventCount { condition } => count::events(w, condition),
+            Kind::ValueCount { field, condition } => count::values(w, field, condition),
+            Kind::Temporal { ordered, condition } => temporal::evaluate(w, &spec.rules, *ordered, condition),
+            _ => None,
+        };
+        if let Some((n, details)) = verdict {
+            let uuids = uuids(w);
+            g.clear_through(end);
+            return Some(Out { time_ms: end, uuids, count: n, details });
+        }
+    }
+    None
+}
+
+/// The first non-empty value of each path, as a JSON array; `None` when one is missing.
+pub(super) fn tuple_key(hit: &Hit<'_>, paths: &[String]) -> Option<String> {
+    let values: Option<Vec<String>> = paths.iter().map(|p| first(hit.fields, p)).collect();
+    values.map(|v| super::key_of(&v))
+}

@@ -1,0 +1,176 @@
+//! Detection end to end: the built-in pack, run by `poll` in the component, finds each of the
+//! simulator's attacks in an ordinary day's activity, writes the alerts to the sink, and keeps
+//! its windows across a restart (a brute force split by a restart is still seen once, and an old
+//! one never fires again).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use okta_normalizer_host::commands::poll::poll;
+use okta_normalizer_host::config::Config;
+use okta_normalizer_host::sim::generator::{ALL_SCENARIOS, Generator, Scenario};
+use okta_normalizer_host::sim::{SimConfig, SimHandle, Simulator, TokenStatus};
+use okta_normalizer_tests::runtime;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::poll::{alerts_written, assert_exactly_once, test_dir};
+
+const TOKEN: &str = "00detect-token-0123456789abcdef";
+
+async fn simulator() -> SimHandle {
+    let config = SimConfig {
+        tokens: vec![(TOKEN.to_owned(), TokenStatus::Valid)],
+        window: Duration::from_secs(2),
+        ..SimConfig::default()
+    };
+    Simulator::start(config, "127.0.0.1:0".parse().expect("addr")).await.expect("simulator starts")
+}
+
+fn config(dir: &Path, sim: &SimHandle) -> Config {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    let text = format!(
+        "[store]\npath = {store:?}\n\n[[org]]\nname = \"acme\"\nurl = {url:?}\ninitial_lookback_hours = 30\n\
+         interval_secs = 1\nretry_base_ms = 20\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
+         [[org.sinks]]\ntype = \"file\"\ndir = {events:?}\n",
+        store = dir.join("store.db"),
+        url = sim.base_url(),
+        events = dir.join("events"),
+    );
+    let path = dir.join("poll.toml");
+    std::fs::write(&path, text).expect("config");
+    Config::load(&path).expect("valid config")
+}
+
+async fn poll_once(config: Config) {
+    let (_tx, rx) = watch::channel(false);
+    let results = poll(config, runtime(), true, rx, Duration::from_secs(3600)).await.expect("poll runs");
+    for (org, result) in results {
+        result.unwrap_or_else(|e| panic!("org {org}: {e:#}"));
+    }
+}
+
+fn uuids(events: &[Value]) -> HashSet<String> {
+    events.iter().map(|e| e["uuid"].as_str().expect("uuid").to_owned()).collect()
+}
+
+/// The alerts (not signals) among `alerts` that name at least one of `events`.
+fn alerts_on<'a>(alerts: &'a [Value], events: &HashSet<String>) -> Vec<&'a Value> {
+    alerts
+        .iter()
+        .filter(|a| a["event"]["kind"] == "alert")
+        .filter(|a| {
+            a["okta"]["alert"]["event_uuids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().filter_map(Value::as_str).any(|id| events.contains(id)))
+        })
+        .collect()
+}
+
+fn rule_names(alerts: &[&Value]) -> BTreeMap<String, usize> {
+    let mut names = BTreeMap::new();
+    for a in alerts {
+        *names.entry(a["rule"]["name"].as_str().unwrap_or("?").to_owned()).or_insert(0) += 1;
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_pack_finds_every_simulated_attack_through_poll() {
+    let sim = simulator().await;
+    let dir = test_dir("detect-attacks");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut generator = Generator::new(42, "acme.okta.com");
+    // A working day of everyday activity, with the four attacks staged inside it, hours apart.
+    let mut all = generator.background(now - 24 * 3_600_000, now - 60_000, 6_000);
+    let mut staged = Vec::new();
+    for (i, scenario) in ALL_SCENARIOS.into_iter().enumerate() {
+        let at = now - (20 - 4 * i64::try_from(i).expect("small")) * 3_600_000;
+        let events = generator.scenario(scenario, at);
+        all.extend(events.iter().cloned());
+        staged.push((scenario, events));
+    }
+    all.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
+    sim.push(&all, Duration::ZERO);
+
+    poll_once(config(&dir, &sim)).await;
+    assert_exactly_once(&dir, &all);
+
+    let alerts = alerts_written(&dir);
+    let mut report = Vec::new();
+    for (scenario, events) in &staged {
+        let found = alerts_on(&alerts, &uuids(events));
+        report.push(format!("{scenario:?}: {:?}", rule_names(&found)));
+        assert!(!found.is_empty(), "no alert names an event of the {scenario:?} attack; alerts: {:?}", {
+            let all: Vec<&Value> = alerts.iter().collect();
+            rule_names(&all)
+        });
+        for a in &found {
+            assert!(a["threat"]["tactic"]["name"].is_array(), "alerts carry ATT&CK tactics: {a}");
+            assert!(a["rule"]["id"].is_string() && a["event"]["severity"].is_number(), "{a}");
+        }
+    }
+    // The attacks' specific detections, by the detection ids of ../shared/design/detections.md.
+    let fired = |scenario: Scenario| {
+        let events = &staged.iter().find(|(s, _)| *s == scenario).expect("staged").1;
+        rule_names(&alerts_on(&alerts, &uuids(events)))
+    };
+    println!("{}", report.join("\n"));
+    let attack_uuids: HashSet<String> = staged.iter().flat_map(|(_, e)| uuids(e)).collect();
+    let background_alerts: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["event"]["kind"] == "alert")
+        .filter(|a| {
+            a["okta"]["alert"]["event_uuids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().filter_map(Value::as_str).all(|id| !attack_uuids.contains(id)))
+        })
+        .collect();
+    println!("alerts on everyday activity (6,000 events): {:?}", rule_names(&background_alerts));
+    for scenario in ALL_SCENARIOS {
+        assert!(!fired(scenario).is_empty(), "{scenario:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
+    let sim = simulator().await;
+    let dir = test_dir("detect-restart");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut generator = Generator::new(7, "acme.okta.com");
+    let attack = generator.scenario(Scenario::BruteForce, now - 30 * 60_000);
+    let attack_uuids = uuids(&attack);
+    let (first, second) = attack.split_at(attack.len() / 2);
+
+    // The first half, then a stop: not enough failures for any threshold yet.
+    sim.push(first, Duration::ZERO);
+    poll_once(config(&dir, &sim)).await;
+    let before = alerts_on(&alerts_written(&dir), &attack_uuids).len();
+
+    // A new process (state comes from the store) polls the second half.
+    sim.push(second, Duration::ZERO);
+    poll_once(config(&dir, &sim)).await;
+    let alerts = alerts_written(&dir);
+    let after = alerts_on(&alerts, &attack_uuids);
+    let spanning: Vec<&&Value> = after
+        .iter()
+        .filter(|a| {
+            let ids: Vec<&str> =
+                a["okta"]["alert"]["event_uuids"].as_array().expect("uuids").iter().filter_map(Value::as_str).collect();
+            let first_ids = uuids(first);
+            ids.iter().any(|id| first_ids.contains(*id)) && ids.iter().any(|id| !first_ids.contains(*id))
+        })
+        .collect();
+    assert!(
+        !spanning.is_empty(),
+        "no alert counts failures from both sides of the restart (before: {before}, after: {:?})",
+        rule_names(&after)
+    );
+
+    // A third run with nothing new fires nothing again.
+    let count = alerts.len();
+    poll_once(config(&dir, &sim)).await;
+    assert_eq!(alerts_written(&dir).len(), count, "a restart with no new events raised alerts again");
+}
