@@ -147,11 +147,40 @@ impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'a>, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<Cow<'a, str>>()? {
+        // Keys borrow from the text too (`Cow<str>`'s own `Deserialize` always copies).
+        while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
             let value = map.next_value()?;
             entries.push((key, value));
         }
         Ok(Tree::Obj(entries))
+    }
+}
+
+/// An object key, borrowed from the text unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+    type Value = Key<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Owned(v)))
     }
 }
 
@@ -212,6 +241,8 @@ const RAW_ONLY: &[&str] = &[
 struct Segment {
     /// Lowercased.
     key: String,
+    /// Whether `key` is ASCII (then a key of another length never equals it).
+    ascii: bool,
     /// `[key=value]`: lowercased key and value.
     select: Option<(String, String)>,
 }
@@ -244,7 +275,8 @@ impl FieldPath {
                 select = Some((k.trim().to_lowercase(), v.trim().to_lowercase()));
                 rest = &inner[close + 1..];
             }
-            segments.push(Segment { key: key.to_lowercase(), select });
+            let key = key.to_lowercase();
+            segments.push(Segment { ascii: key.is_ascii(), key, select });
             if rest.is_empty() {
                 break;
             }
@@ -268,11 +300,17 @@ impl FieldPath {
 
 /// `key` equals the lowercased `lower`, ignoring case.
 fn key_eq(key: &str, lower: &str) -> bool {
+    key_eq_known(key, lower, lower.is_ascii())
+}
+
+/// [`key_eq`], with whether `lower` is ASCII already known.
+#[inline]
+fn key_eq_known(key: &str, lower: &str, lower_ascii: bool) -> bool {
     if key.len() == lower.len() && key.eq_ignore_ascii_case(lower) {
         return true;
     }
     // Unicode case folding can change lengths; only then is the slow path needed.
-    !lower.is_ascii() && key.to_lowercase() == lower
+    !lower_ascii && key.to_lowercase() == lower
 }
 
 /// Strings already parsed as maps, keyed by their address in the event.
@@ -379,7 +417,7 @@ impl Walker<'_, '_> {
             }
             (Tree::Obj(entries), Some((segment, rest))) => {
                 for (key, value) in entries {
-                    if key_eq(key, &segment.key) {
+                    if key_eq_known(key, &segment.key, segment.ascii) {
                         match &segment.select {
                             Some((k, v)) => self.walk_selected(value, k, v, rest),
                             None => self.walk(value, rest),

@@ -1,0 +1,92 @@
+//! How much detection (the built-in rule pack) adds to normalization, per event.
+//!
+//! Loads `tests/cases/normalize/*.json`, builds compact API pages from them (each event a few
+//! times, with fresh uuids), and times `Engine::normalize` with `builtin_rules: false` and with
+//! the default config; best of 5 runs each. Prints µs/event, the ratio, and a checksum of every
+//! outcome and alert (so an optimization can be checked not to change any output).
+//!
+//! `cargo run --release -p okta-normalizer-core --example detect_speed`
+
+#![allow(clippy::disallowed_methods, reason = "a benchmark reads the clock")]
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use okta_normalizer_core::{BatchOptions, Config, DetectionConfig, Engine, OutputOptions};
+
+/// Copies of each case event (the first argument overrides it).
+const COPIES: usize = 12;
+/// Events per API page.
+const PAGE: usize = 200;
+const RUNS: usize = 5;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/normalize");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let cases: Vec<serde_json::Value> = files
+        .iter()
+        .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
+        .filter(serde_json::Value::is_object)
+        .collect();
+    let copies = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(COPIES);
+    let mut events = Vec::new();
+    for copy in 0..copies {
+        for (i, case) in cases.iter().enumerate() {
+            let mut event = case.clone();
+            event["uuid"] = format!("{i:08x}-0000-4000-8000-{copy:012x}").into();
+            events.push(event);
+        }
+    }
+    let pages: Vec<Vec<u8>> = events
+        .chunks(PAGE)
+        .map(|c| serde_json::to_vec(&serde_json::Value::Array(c.to_vec())).unwrap_or_default())
+        .collect();
+    let n = events.len();
+    println!("{} case files, {n} events in {} pages", cases.len(), pages.len());
+
+    let (base, base_sum, _) = run(&pages, false);
+    let (detect, detect_sum, alerts) = run(&pages, true);
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!("normalize only:     {:8.2} µs/event  (checksum {base_sum:016x})", per(base));
+    println!("normalize + detect: {:8.2} µs/event  (checksum {detect_sum:016x}, {alerts} alerts)", per(detect));
+    println!("ratio: {:.3} (+{:.1} %)", per(detect) / per(base), (per(detect) / per(base) - 1.0) * 100.0);
+}
+
+/// Best time of [`RUNS`] passes over `pages` (a fresh engine each pass), and the output checksum.
+fn run(pages: &[Vec<u8>], builtin_rules: bool) -> (Duration, u64, usize) {
+    let mut best = Duration::MAX;
+    let mut sum = 0;
+    let mut alerts = 0;
+    for _ in 0..RUNS {
+        let config = Config {
+            tenant_id: "acme.okta.com".into(),
+            tenant_domain: Some("acme.okta.com".into()),
+            output: OutputOptions::default(),
+            detection: DetectionConfig { builtin_rules, ..DetectionConfig::default() },
+        };
+        let mut engine = Engine::new(config).unwrap_or_else(|e| panic!("config: {}", e.message));
+        let options = BatchOptions::default();
+        let mut hasher = std::hash::DefaultHasher::new();
+        let start = Instant::now();
+        let mut results = Vec::with_capacity(pages.len());
+        for page in pages {
+            results.push(engine.normalize(page, &options));
+        }
+        best = best.min(start.elapsed());
+        alerts = 0;
+        for result in results {
+            let result = result.unwrap_or_else(|e| panic!("batch: {e:?}"));
+            alerts += result.alerts.len();
+            format!("{:?} {:?}", result.outcomes, result.alerts).hash(&mut hasher);
+        }
+        sum = hasher.finish();
+    }
+    (best, sum, alerts)
+}
