@@ -6,6 +6,7 @@
 //! - `properties`: no panics on arbitrary bytes or JSON; normalization is total and deterministic.
 //! - `catalog`: every event type in Okta's catalog is categorized from the table.
 //! - `detect`: the built-in pack finds the simulator's attacks through `poll`, across restarts.
+//! - `sigma_oracle`: rsigma (pinned, tests only) agrees with our evaluator on the pack's single-event rules.
 
 mod catalog;
 mod decode;
@@ -17,5 +18,6 @@ mod opensearch;
 mod poll;
 mod properties;
 mod serve;
+mod sigma_oracle;
 mod sim;
 mod sim_push;
