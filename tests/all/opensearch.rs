@@ -95,7 +95,7 @@ async fn every_event_is_indexed_once_even_when_everything_is_sent_again() {
     std::fs::write(dir.join("token"), token).expect("token");
     let config = |store: &str| {
         let text = format!(
-            "[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\npage_limit = 200\nretry_base_ms = 20\n\n\
+            "# These tests count events in the index: no rules, so no alert documents.\n[detection]\nbuiltin = false\n\n[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\npage_limit = 200\nretry_base_ms = 20\n\n\
              [org.auth]\ntype = \"ssws\"\ntoken_file = {:?}\n\n[[org.sinks]]\ntype = \"opensearch\"\nurl = {:?}\n\
              index = \"okta-test\"\ndead_letter = {:?}\n",
             dir.join(store),
@@ -189,7 +189,7 @@ async fn a_sink_that_is_down_holds_the_cursor_until_it_is_back() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let config = |url: &str| {
         let text = format!(
-            "[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\nretry_base_ms = 5\n\n[org.auth]\ntype = \"ssws\"\n\
+            "# These tests count events in the index: no rules, so no alert documents.\n[detection]\nbuiltin = false\n\n[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\nretry_base_ms = 5\n\n[org.auth]\ntype = \"ssws\"\n\
              token_file = {:?}\n\n[[org.sinks]]\ntype = \"opensearch\"\nurl = {url:?}\nindex = \"okta-down\"\ndead_letter = {:?}\n",
             dir.join("store.db"),
             sim.base_url(),
