@@ -326,6 +326,13 @@ impl Config {
         Ok(config)
     }
 
+    /// [`Config::load`], then `--rules`/`--no-builtin-rules` on top of `[detection]`.
+    pub fn load_with_rules(path: &Path, rules: &crate::cli::RulesArgs) -> Result<Config> {
+        let mut config = Config::load(path)?;
+        config.detection = config.detection.with_args(rules);
+        Ok(config)
+    }
+
     fn validate(&self) -> Result<()> {
         if self.orgs.is_empty() {
             bail!("no [[org]] is configured; add one (see `okta-normalizer config example`)");

@@ -96,17 +96,17 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// `file:line:column: R0xx [rule] message`, the way compilers print.
+/// `file:line:column (rule name): R0xx message`, the way compilers print; the same form the
+/// guest uses for the first problem in its `config-error` message.
 pub fn format_rule_error(e: &RuleError) -> String {
     let mut s = e.file.clone();
     if e.line > 0 {
         let _ = write!(s, ":{}:{}", e.line, e.column);
     }
-    let _ = write!(s, ": {}", e.code);
     if let Some(rule) = &e.rule {
-        let _ = write!(s, " [{rule}]");
+        let _ = write!(s, " (rule {rule})");
     }
-    let _ = write!(s, " {}", e.message);
+    let _ = write!(s, ": {} {}", e.code, e.message);
     s
 }
 

@@ -7,47 +7,21 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use okta_normalizer_host::commands::poll::poll;
-use okta_normalizer_host::config::Config;
 use okta_normalizer_host::sim::generator::{ALL_SCENARIOS, Generator, Scenario};
-use okta_normalizer_host::sim::{SimConfig, SimHandle, Simulator, TokenStatus};
-use okta_normalizer_tests::runtime;
+use okta_normalizer_host::sim::{Chaos, SimHandle, Simulator};
 use serde_json::Value;
-use tokio::sync::watch;
 
-use crate::poll::{alerts_written, assert_exactly_once, test_dir};
-
-const TOKEN: &str = "00detect-token-0123456789abcdef";
+use crate::poll::{alerts_written, assert_exactly_once, poll_once, sim_config, test_dir, write_config};
 
 async fn simulator() -> SimHandle {
-    let config = SimConfig {
-        tokens: vec![(TOKEN.to_owned(), TokenStatus::Valid)],
-        window: Duration::from_secs(2),
-        ..SimConfig::default()
-    };
-    Simulator::start(config, "127.0.0.1:0".parse().expect("addr")).await.expect("simulator starts")
+    Simulator::start(sim_config(Chaos::default()), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts")
 }
 
-fn config(dir: &Path, sim: &SimHandle) -> Config {
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, TOKEN).expect("token file");
-    let text = format!(
-        "[store]\npath = {store:?}\n\n[[org]]\nname = \"acme\"\nurl = {url:?}\ninitial_lookback_hours = 30\n\
-         interval_secs = 1\nretry_base_ms = 20\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
-         [[org.sinks]]\ntype = \"file\"\ndir = {events:?}\n",
-        store = dir.join("store.db"),
-        url = sim.base_url(),
-        events = dir.join("events"),
-    );
-    let path = dir.join("poll.toml");
-    std::fs::write(&path, text).expect("config");
-    Config::load(&path).expect("valid config")
-}
-
-async fn poll_once(config: Config) {
-    let (_tx, rx) = watch::channel(false);
-    let results = poll(config, runtime(), true, rx, Duration::from_secs(3600)).await.expect("poll runs");
-    for (org, result) in results {
+/// Polls until caught up; every org must end well.
+async fn poll_until_caught_up(dir: &Path, sim: &SimHandle) {
+    for (org, result) in poll_once(write_config(dir, sim, 1000)).await {
         result.unwrap_or_else(|e| panic!("org {org}: {e:#}"));
     }
 }
@@ -83,8 +57,8 @@ async fn the_builtin_pack_finds_every_simulated_attack_through_poll() {
     let dir = test_dir("detect-attacks");
     let now = jiff::Timestamp::now().as_millisecond();
     let mut generator = Generator::new(42, "acme.okta.com");
-    // A working day of everyday activity, with the four attacks staged inside it, hours apart.
-    let mut all = generator.background(now - 24 * 3_600_000, now - 60_000, 6_000);
+    // Almost a day of everyday activity (inside the poller's 24 h first lookback), with the four attacks staged inside it, hours apart.
+    let mut all = generator.background(now - 23 * 3_600_000, now - 60_000, 6_000);
     let mut staged = Vec::new();
     for (i, scenario) in ALL_SCENARIOS.into_iter().enumerate() {
         let at = now - (20 - 4 * i64::try_from(i).expect("small")) * 3_600_000;
@@ -95,7 +69,7 @@ async fn the_builtin_pack_finds_every_simulated_attack_through_poll() {
     all.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
     sim.push(&all, Duration::ZERO);
 
-    poll_once(config(&dir, &sim)).await;
+    poll_until_caught_up(&dir, &sim).await;
     assert_exactly_once(&dir, &all);
 
     let alerts = alerts_written(&dir);
@@ -146,12 +120,12 @@ async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
 
     // The first half, then a stop: not enough failures for any threshold yet.
     sim.push(first, Duration::ZERO);
-    poll_once(config(&dir, &sim)).await;
+    poll_until_caught_up(&dir, &sim).await;
     let before = alerts_on(&alerts_written(&dir), &attack_uuids).len();
 
     // A new process (state comes from the store) polls the second half.
     sim.push(second, Duration::ZERO);
-    poll_once(config(&dir, &sim)).await;
+    poll_until_caught_up(&dir, &sim).await;
     let alerts = alerts_written(&dir);
     let after = alerts_on(&alerts, &attack_uuids);
     let spanning: Vec<&&Value> = after
@@ -171,6 +145,6 @@ async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
 
     // A third run with nothing new fires nothing again.
     let count = alerts.len();
-    poll_once(config(&dir, &sim)).await;
+    poll_until_caught_up(&dir, &sim).await;
     assert_eq!(alerts_written(&dir).len(), count, "a restart with no new events raised alerts again");
 }

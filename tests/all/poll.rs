@@ -39,7 +39,7 @@ pub(crate) fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn write_config(dir: &Path, sim: &SimHandle, page_limit: u32) -> Config {
+pub(crate) fn write_config(dir: &Path, sim: &SimHandle, page_limit: u32) -> Config {
     write_config_with(dir, sim, page_limit, "")
 }
 
@@ -59,7 +59,7 @@ fn write_config_with(dir: &Path, sim: &SimHandle, page_limit: u32, top: &str) ->
     Config::load(&path).expect("valid config")
 }
 
-async fn poll_once(config: Config) -> Vec<OrgResult> {
+pub(crate) async fn poll_once(config: Config) -> Vec<OrgResult> {
     let (_tx, rx) = watch::channel(false);
     poll(config, runtime(), true, rx, Duration::from_secs(3600)).await.expect("poll runs")
 }
@@ -112,7 +112,7 @@ pub(crate) fn assert_exactly_once(dir: &Path, expected: &[Value]) {
     assert_eq!(counts.len(), expected.len(), "nothing else was written");
 }
 
-fn sim_config(chaos: Chaos) -> SimConfig {
+pub(crate) fn sim_config(chaos: Chaos) -> SimConfig {
     SimConfig {
         tokens: vec![(TOKEN.to_owned(), TokenStatus::Valid)],
         window: Duration::from_secs(2),

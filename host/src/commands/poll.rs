@@ -18,8 +18,7 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 
 pub(super) fn run(args: &PollArgs, runtime: &Runtime) -> Result<ExitCode> {
-    let mut config = Config::load(&args.config)?;
-    config.detection = config.detection.with_args(&args.rules);
+    let config = Config::load_with_rules(&args.config, &args.rules)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -231,19 +231,23 @@ fn resolve_references(rules: &mut [Rule], errors: &mut Vec<RuleError>) {
         let is_filter = matches!(rule.body, Body::Filter(_));
         let mut renames = Vec::new();
         for r in &rule.refs {
+            let refused = |message: String| RuleError {
+                code: "R013",
+                file: rule.file.clone(),
+                line: r.line,
+                column: r.column,
+                rule: Some(rule.name.clone()),
+                message,
+            };
             let Some(&target) = by_ref.get(&r.target) else {
                 let known: Vec<&str> = names.iter().map(String::as_str).collect();
                 let hint = super::modifiers::suggest(&r.target, &known)
                     .map(|s| format!("; did you mean '{s}'?"))
                     .unwrap_or_default();
-                errors.push(RuleError {
-                    code: "R013",
-                    file: rule.file.clone(),
-                    line: r.line,
-                    column: r.column,
-                    rule: Some(rule.name.clone()),
-                    message: format!("'{}' refers to '{}', which is not a loaded rule{hint}", rule.name, r.target),
-                });
+                errors.push(refused(format!(
+                    "'{}' refers to '{}', which is not a loaded rule{hint}",
+                    rule.name, r.target
+                )));
                 continue;
             };
             let problem = if kinds[target] {
@@ -256,14 +260,7 @@ fn resolve_references(rules: &mut [Rule], errors: &mut Vec<RuleError>) {
                 None
             };
             if let Some(p) = problem {
-                errors.push(RuleError {
-                    code: "R013",
-                    file: rule.file.clone(),
-                    line: r.line,
-                    column: r.column,
-                    rule: Some(rule.name.clone()),
-                    message: format!("'{}' refers to '{}': {p}", rule.name, r.target),
-                });
+                errors.push(refused(format!("'{}' refers to '{}': {p}", rule.name, r.target)));
             } else if r.target != names[target] {
                 renames.push((r.target.clone(), names[target].clone()));
             }

@@ -258,6 +258,15 @@ fn first(fields: &dyn Fields, path: &str) -> Option<String> {
     fields.values(path).into_iter().find(|v| !v.is_empty())
 }
 
+/// The distinct non-empty values of a path, sorted (empty when the field is missing).
+fn distinct(fields: &dyn Fields, path: &str) -> Vec<String> {
+    let mut values = fields.values(path);
+    values.retain(|v| !v.is_empty());
+    values.sort();
+    values.dedup();
+    values
+}
+
 /// The hit's group-by values, or `None` when one is missing.
 fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<String>> {
     spec.group_by.iter().map(|g| first(fields, g.field_for(rule))).collect()

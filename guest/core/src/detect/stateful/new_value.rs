@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Kind, Out, Recency, Spec, cap_map, key_of, push_uuids};
+use super::{Hit, Kind, Out, Recency, Spec, cap_map, distinct, key_of, push_uuids};
 
 const MAX_TUPLES: usize = 16;
 
@@ -41,10 +41,7 @@ impl Group {
 fn tuples(hit: &Hit<'_>, fields: &[String]) -> Option<Vec<Vec<String>>> {
     let mut out: Vec<Vec<String>> = vec![Vec::new()];
     for field in fields {
-        let mut values = hit.fields.values(field);
-        values.retain(|v| !v.is_empty());
-        values.sort();
-        values.dedup();
+        let values = distinct(hit.fields, field);
         if values.is_empty() {
             return None;
         }

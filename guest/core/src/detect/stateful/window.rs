@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Kind, Out, Recency, Spec, count, first, push_uuids, temporal};
+use super::{Hit, Kind, Out, Recency, Spec, count, distinct, first, push_uuids, temporal};
 
 /// One hit in a window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,10 +140,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
     let u = capped(hit.uuids);
     match &spec.kind {
         Kind::ValueCount { field, .. } => {
-            let mut values = hit.fields.values(field);
-            values.retain(|v| !v.is_empty());
-            values.sort();
-            values.dedup();
+            let values = distinct(hit.fields, field);
             if values.is_empty() {
                 return None;
             }
