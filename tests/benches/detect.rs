@@ -2,7 +2,9 @@
 //! gets on a long run.
 //!
 //! Run: `cargo bench -p okta-normalizer-tests --bench detect` (`-- --events N` for the long run,
-//! default 1,000,000). Two parts, one run:
+//! default 1,000,000; `-- --long-only` skips part 1; `-- --dump-corpus FILE` writes part 1's
+//! corpus for `cargo run --release -p okta-normalizer-core --example detect_speed -- --pages FILE`).
+//! Two parts, one run:
 //! 1. Throughput, side by side on the same corpus (the simulator's everyday activity with its four
 //!    attacks mixed in, 1000 events per call): the native core and the component, each with no
 //!    rules and with the full pack. The ratios are the figures that matter.
@@ -18,16 +20,19 @@ use serde_json::Value;
 
 const START_MS: i64 = 1_790_000_000_000;
 
-/// `n` events over `n / 20` seconds of simulated time (20 events/s, a busy workforce org), with
-/// one attack scenario every 2,000 events, sorted by `published` and cut into API pages.
-fn corpus(n: usize, seed: u64) -> Vec<Vec<u8>> {
+/// Simulated milliseconds per event: 20 events/s, a busy workforce org.
+const MS_PER_EVENT: i64 = 50;
+
+/// `n` events from `start_ms` on, over `n / 20` seconds of simulated time, with one attack
+/// scenario every 2,000 events, sorted by `published` and cut into API pages.
+fn corpus(n: usize, seed: u64, start_ms: i64) -> Vec<Vec<u8>> {
     let mut generator = Generator::new(seed, "acme.okta.com");
     let mut events: Vec<Value> = Vec::with_capacity(n + n / 50);
     let chunk = 2_000usize;
-    let mut at = START_MS;
+    let mut at = start_ms;
     let mut i = 0;
     while events.len() < n {
-        let span = (chunk as i64) * 50; // 20 events/s
+        let span = (chunk as i64) * MS_PER_EVENT;
         let mut block = generator.background(at, at + span, chunk);
         block.extend(generator.scenario(ALL_SCENARIOS[i % ALL_SCENARIOS.len()], at + span / 3));
         block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
@@ -39,22 +44,51 @@ fn corpus(n: usize, seed: u64) -> Vec<Vec<u8>> {
     events.chunks(1000).map(|c| serde_json::to_vec(c).expect("serializes")).collect()
 }
 
-fn best_of_3(mut pass: impl FnMut() -> (usize, usize)) -> (Duration, usize, usize) {
+/// Best of 3 passes, each on a fresh engine from `setup` (so every pass sees the attacks for the
+/// first time); only `pass` is timed. Also returns the best engine set-up time (rule loading).
+fn best_of_3<E>(
+    mut setup: impl FnMut() -> E,
+    mut pass: impl FnMut(&mut E) -> (usize, usize),
+) -> (Duration, usize, usize, Duration) {
     let mut best = Duration::MAX;
+    let mut best_setup = Duration::MAX;
     let mut out = (0, 0);
     for _ in 0..3 {
         let start = Instant::now();
-        out = pass();
+        let mut engine = setup();
+        best_setup = best_setup.min(start.elapsed());
+        let start = Instant::now();
+        out = pass(&mut engine);
         best = best.min(start.elapsed());
     }
-    (best, out.0, out.1)
+    (best, out.0, out.1, best_setup)
 }
 
 fn main() {
     let long_n =
         std::env::args().skip_while(|a| a != "--events").nth(1).and_then(|v| v.parse().ok()).unwrap_or(1_000_000usize);
+    let long_only = std::env::args().any(|a| a == "--long-only");
     let n = 20_000usize;
-    let pages = corpus(n, 11);
+    if let Some(path) = std::env::args().skip_while(|a| a != "--dump-corpus").nth(1) {
+        // For profiling the core alone: `detect_speed --pages FILE` reads it.
+        let mut text = Vec::new();
+        for page in corpus(n, 11, START_MS) {
+            text.extend_from_slice(&page);
+            text.push(b'\n');
+        }
+        std::fs::write(&path, text).expect("writes the corpus");
+        println!("wrote {n} events to {path}, one API page per line");
+        return;
+    }
+    if !long_only {
+        throughput(n);
+    }
+    long_run(long_n);
+}
+
+/// Part 1: the four paths side by side on the same corpus.
+fn throughput(n: usize) {
+    let pages = corpus(n, 11, START_MS);
     println!("throughput corpus: {n} simulated events (everyday activity + the 4 attacks), 1000 per call");
 
     let no_rules = {
@@ -64,37 +98,43 @@ fn main() {
     };
     let with_pack = config();
     let mut rows = Vec::new();
-    let mut report = |name: &str, (elapsed, events, alerts): (Duration, usize, usize)| {
+    let mut report = |name: &str, (elapsed, events, alerts, setup): (Duration, usize, usize, Duration)| {
         let eps = events as f64 / elapsed.as_secs_f64();
         let us = elapsed.as_secs_f64() * 1e6 / events as f64;
-        println!("{name:<34} {eps:>9.0} events/s  {us:>6.2} µs/event  {alerts:>5} alerts+signals per pass");
+        println!(
+            "{name:<34} {eps:>9.0} events/s  {us:>6.2} µs/event  {alerts:>5} alerts+signals per pass  (engine set-up {:.0} ms)",
+            setup.as_secs_f64() * 1e3
+        );
         rows.push((name.to_owned(), us));
     };
 
     for (name, cfg) in [("native core, no rules", &no_rules), ("native core, full pack", &with_pack)] {
         report(
             name,
-            best_of_3(|| {
-                // A fresh engine per pass, so every pass sees the attacks for the first time.
-                let mut engine = Engine::new(cfg.clone()).expect("config");
-                pages.iter().fold((0, 0), |(e, a), p| {
-                    let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
-                    (e + r.outcomes.len(), a + r.alerts.len())
-                })
-            }),
+            best_of_3(
+                || Engine::new(cfg.clone()).expect("config"),
+                |engine| {
+                    pages.iter().fold((0, 0), |(e, a), p| {
+                        let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
+                        (e + r.outcomes.len(), a + r.alerts.len())
+                    })
+                },
+            ),
         );
     }
     for (name, cfg) in [("component, no rules", &no_rules), ("component, full pack", &with_pack)] {
         let wit = wit_config(cfg);
         report(
             name,
-            best_of_3(|| {
-                let mut engine = runtime().instantiate(&wit).expect("no trap").expect("config");
-                pages.iter().fold((0, 0), |(e, a), p| {
-                    let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
-                    (e + r.outcomes.len(), a + r.alerts.len())
-                })
-            }),
+            best_of_3(
+                || runtime().instantiate(&wit).expect("no trap").expect("config"),
+                |engine| {
+                    pages.iter().fold((0, 0), |(e, a), p| {
+                        let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
+                        (e + r.outcomes.len(), a + r.alerts.len())
+                    })
+                },
+            ),
         );
     }
     let us = |name: &str| rows.iter().find(|(n, _)| n == name).map(|(_, us)| *us).unwrap_or(f64::NAN);
@@ -115,6 +155,11 @@ fn main() {
         1e6 / us("component, full pack")
     );
     println!("  component / native, full pack    = {:.2}", us("native core, full pack") / us("component, full pack"));
+}
+
+/// Part 2: a long run through the component with the full pack.
+fn long_run(long_n: usize) {
+    let with_pack = config();
 
     println!();
     println!("long run: {long_n} events through the component with the full pack");
@@ -126,8 +171,9 @@ fn main() {
     let mut next_report = long_n / 10;
     let mut seed = 100;
     while generated < long_n {
-        // Generate in slices so the corpus never has to be in memory at once.
-        let slice = corpus(100_000.min(long_n - generated), seed);
+        // Generate in slices so the corpus never has to be in memory at once; each slice goes on
+        // in time where the one before ended.
+        let slice = corpus(100_000.min(long_n - generated), seed, START_MS + generated as i64 * MS_PER_EVENT);
         seed += 1;
         for page in &slice {
             let r = engine.normalize(page, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
@@ -153,4 +199,28 @@ fn main() {
         "  {generated} events in {elapsed:.1} s (with generating them): {:.0} events/s; {alerts} alerts, {signals} signals",
         generated as f64 / elapsed
     );
+    print_state_breakdown(&engine.export_state().expect("no trap"));
+}
+
+/// Where the exported state's bytes are: the detector's own parts and the largest correlations.
+fn print_state_breakdown(state: &[u8]) {
+    let Ok(Value::Object(saved)) = serde_json::from_slice::<Value>(state) else {
+        println!("  (the state is not a JSON object)");
+        return;
+    };
+    let size = |v: &Value| serde_json::to_vec(v).map_or(0, |b| b.len());
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for (key, value) in &saved {
+        match value.get("specs").and_then(Value::as_object) {
+            Some(specs) if key == "correlations" => {
+                parts.extend(specs.iter().map(|(name, spec)| (format!("correlation {name}"), size(spec))));
+            }
+            _ => parts.push((key.clone(), size(value))),
+        }
+    }
+    parts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    println!("  final state {} bytes; largest parts:", state.len());
+    for (name, bytes) in parts.iter().take(10) {
+        println!("    {bytes:>10}  {name}");
+    }
 }

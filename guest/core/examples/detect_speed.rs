@@ -5,7 +5,8 @@
 //! the default config; best of 5 runs each. Prints µs/event, the ratio, and a checksum of every
 //! outcome and alert (so an optimization can be checked not to change any output).
 //!
-//! `cargo run --release -p okta-normalizer-core --example detect_speed`
+//! `cargo run --release -p okta-normalizer-core --example detect_speed` (`-- --pages FILE` times
+//! a corpus of API pages instead, one per line, such as the detection benchmark's `--dump-corpus`).
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark reads the clock")]
 
@@ -35,6 +36,14 @@ fn main() {
         .filter_map(|p| serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok())
         .filter(serde_json::Value::is_object)
         .collect();
+    if let Some(path) = std::env::args().skip_while(|a| a != "--pages").nth(1) {
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let pages: Vec<Vec<u8>> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+        let n = pages.iter().map(|p| count_events(p)).sum();
+        println!("{path}: {n} events in {} pages", pages.len());
+        report(&pages, n);
+        return;
+    }
     let copies = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(COPIES);
     let mut events = Vec::new();
     for copy in 0..copies {
@@ -50,9 +59,16 @@ fn main() {
         .collect();
     let n = events.len();
     println!("{} case files, {n} events in {} pages", cases.len(), pages.len());
+    report(&pages, n);
+}
 
-    let (base, base_sum, _) = run(&pages, false);
-    let (detect, detect_sum, alerts) = run(&pages, true);
+fn count_events(page: &[u8]) -> usize {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(page).map_or(0, |v| v.len())
+}
+
+fn report(pages: &[Vec<u8>], n: usize) {
+    let (base, base_sum, _) = run(pages, false);
+    let (detect, detect_sum, alerts) = run(pages, true);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!("normalize only:     {:8.2} µs/event  (checksum {base_sum:016x})", per(base));
     println!("normalize + detect: {:8.2} µs/event  (checksum {detect_sum:016x}, {alerts} alerts)", per(detect));

@@ -240,6 +240,13 @@ impl Engine {
         Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default(), detection }
     }
 
+    /// In-rule tests: rule `r` of the engine's set alerts on its own.
+    pub(crate) fn test_alone(&mut self, r: usize) {
+        if let Some(d) = &mut self.detection {
+            d.detector.test_alone(r);
+        }
+    }
+
     /// Placeholders that rules use with `|expand` but the config does not set: such values match
     /// nothing. Hosts should say so once at start-up.
     pub fn unset_placeholders(&self) -> Vec<String> {

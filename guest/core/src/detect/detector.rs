@@ -60,6 +60,8 @@ pub(crate) struct Detector {
     /// uuid → the fields an `x-absence` alert needs from its trigger event, which is long gone
     /// when the deadline passes.
     snapshots: BTreeMap<String, Snapshot>,
+    /// In-rule tests: this rule alerts on its own even when only correlations read it. Not state.
+    alone: Option<usize>,
 }
 
 /// A few fields of one event, as a nested JSON object (`{"actor":{"alternateId":[...]}}`).
@@ -133,7 +135,7 @@ impl Detector {
                 let uuids: Vec<String> = event.uuid.iter().cloned().collect();
                 let mut counted_late = false;
                 for r in matched {
-                    if env.rules.alerts_alone[r] {
+                    if self.alerts_alone(env, r) {
                         let trigger = Trigger {
                             time_ms: time.unwrap_or(0),
                             uuids: &uuids,
@@ -161,6 +163,15 @@ impl Detector {
         if let Some(t) = time {
             self.advance_to(env, t, alerts);
         }
+    }
+
+    /// Makes rule `r` alert on its own (in-rule tests of a rule only correlations read).
+    pub(crate) fn test_alone(&mut self, r: usize) {
+        self.alone = Some(r);
+    }
+
+    fn alerts_alone(&self, env: Env<'_>, r: usize) -> bool {
+        (env.rules.alerts_alone[r] && !env.rules.rules[r].controls.silent) || self.alone == Some(r)
     }
 
     /// Records a uuid as processed (the host already delivered that event).
@@ -271,7 +282,7 @@ impl Detector {
 
     fn fired_with(&mut self, env: Env<'_>, fired: &Fired, view: Option<&EventView<'_>>, alerts: &mut Vec<Alert>) {
         let r = env.rules.spec_rule[fired.spec];
-        if env.rules.alerts_alone[r] {
+        if self.alerts_alone(env, r) {
             let trigger = Trigger {
                 time_ms: fired.time_ms,
                 uuids: &fired.uuids,
@@ -306,7 +317,13 @@ impl Detector {
         let minute_changed = self.advanced_ms.is_none_or(|a| a / 60_000 != watermark / 60_000);
         self.advanced_ms = Some(watermark);
         if !env.rules.specs.is_empty() {
-            for fired in self.correlations.advance(&env.rules.specs, watermark) {
+            // Deadlines on every step; expired state is dropped once per minute of event time.
+            let fires = if minute_changed {
+                self.correlations.advance(&env.rules.specs, watermark)
+            } else {
+                self.correlations.fire_due(&env.rules.specs, watermark)
+            };
+            for fired in fires {
                 self.fired(env, &fired, None, alerts);
             }
         }
@@ -380,8 +397,7 @@ impl Detector {
             if saved.correlations.is_null() { Vec::new() } else { saved.correlations.to_string().into_bytes() };
         let mut correlations =
             stateful::State::import(&correlations_bytes).map_err(|message| StateError { message })?;
-        let spec_names: Vec<&str> = rules.specs.iter().map(|s| s.name.as_str()).collect();
-        correlations.retain_specs(&spec_names);
+        correlations.retain_specs(&rules.specs);
         let mut tallies = saved.tallies;
         tallies.retain(|name, _| rules.rules.iter().any(|r| &r.name == name && r.controls.dedup.is_some()));
         let mut seen = VecDeque::with_capacity(saved.seen.len());
@@ -401,6 +417,7 @@ impl Detector {
             advanced_ms: saved.watermark_ms,
             late: saved.late,
             snapshots: saved.snapshots,
+            alone: None,
         })
     }
 

@@ -611,27 +611,57 @@ fn fold(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// One field value as the matchers see it: its text and its case-folded text are made at most
+/// once, however many matchers (a list of 40 user agents, say) test it.
+struct Seen<'v> {
+    val: Val<'v>,
+    text: std::cell::OnceCell<Option<std::borrow::Cow<'v, str>>>,
+    folded: std::cell::OnceCell<Option<String>>,
+}
+
+impl<'v> Seen<'v> {
+    fn new(val: Val<'v>) -> Seen<'v> {
+        Seen { val, text: std::cell::OnceCell::new(), folded: std::cell::OnceCell::new() }
+    }
+
+    fn text(&self) -> Option<&str> {
+        self.text
+            .get_or_init(|| match self.val {
+                Val::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
+                other => other.text().map(|t| std::borrow::Cow::Owned(t.into_owned())),
+            })
+            .as_deref()
+    }
+
+    /// The text lowercased; borrowed when it has no uppercase (the common case: no copy).
+    fn folded(&self) -> Option<&str> {
+        let text = self.text()?;
+        if text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            return Some(text);
+        }
+        self.folded.get_or_init(|| Some(text.to_lowercase())).as_deref()
+    }
+}
+
 impl Matcher {
     /// Whether one field value matches. `refs` holds the referenced field's values for
     /// `fieldref` (folded unless cased).
-    fn matches(&self, value: Val<'_>, refs: &[String]) -> bool {
+    fn matches(&self, value: &Seen<'_>, refs: &[String]) -> bool {
         match self {
             Matcher::Text { pattern, cased } => {
-                if let (Pattern::Exact(_, Some(want)), Val::Num(n)) = (pattern, value) {
+                if let (Pattern::Exact(_, Some(want)), Val::Num(n)) = (pattern, value.val) {
                     #[allow(clippy::float_cmp)]
                     return n.as_f64() == *want;
                 }
-                let Some(text) = value.text() else {
-                    return false;
-                };
-                if *cased { pattern.matches(&text) } else { pattern.matches(&fold(&text)) }
+                let text = if *cased { value.text() } else { value.folded() };
+                text.is_some_and(|t| pattern.matches(t))
             }
-            Matcher::Regex(re) => value.text().is_some_and(|t| re.is_match(&t)),
+            Matcher::Regex(re) => value.text().is_some_and(|t| re.is_match(t)),
             Matcher::Cidr(net) => {
                 value.text().and_then(|t| t.trim().parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip))
             }
             Matcher::Compare(op, want) => {
-                let number = match value {
+                let number = match value.val {
                     Val::Num(n) => Some(n.as_f64()),
                     Val::Str(s) => s.trim().parse::<f64>().ok(),
                     _ => None,
@@ -643,10 +673,10 @@ impl Matcher {
                     Op::Gte => n >= *want,
                 })
             }
-            Matcher::FieldRef { cased, .. } => value.text().is_some_and(|t| {
-                let t = if *cased { t } else { std::borrow::Cow::Owned(fold(&t).into_owned()) };
-                refs.iter().any(|r| *r == t)
-            }),
+            Matcher::FieldRef { cased, .. } => {
+                let text = if *cased { value.text() } else { value.folded() };
+                text.is_some_and(|t| refs.iter().any(|r| r == t))
+            }
             Matcher::Never => false,
         }
     }
@@ -665,8 +695,9 @@ impl FieldTest {
             let mut seen = vec![false; matchers.len()];
             event.visit(&self.path, &mut |v| {
                 non_null |= !matches!(v, Val::Null);
+                let v = Seen::new(v);
                 for (m, s) in matchers.iter().zip(seen.iter_mut()) {
-                    *s = *s || m.matches(v, &refs);
+                    *s = *s || m.matches(&v, &refs);
                 }
                 seen.iter().all(|s| *s)
             });
@@ -675,7 +706,8 @@ impl FieldTest {
             let mut hit = false;
             event.visit(&self.path, &mut |v| {
                 non_null |= !matches!(v, Val::Null);
-                hit = matchers.iter().any(|m| m.matches(v, &refs));
+                let v = Seen::new(v);
+                hit = matchers.iter().any(|m| m.matches(&v, &refs));
                 hit
             });
             hit
@@ -713,7 +745,7 @@ fn field_refs(matchers: &[Matcher], event: &EventView<'_>) -> Vec<String> {
 
 /// Keyword matchers against every string of the event.
 pub(crate) fn keywords_match(matchers: &[Matcher], all: bool, event: &EventView<'_>) -> bool {
-    let any_of = |m: &Matcher| event.any_string(&mut |s| m.matches(Val::Str(s), &[]));
+    let any_of = |m: &Matcher| event.any_string(&mut |s| m.matches(&Seen::new(Val::Str(s)), &[]));
     if all { matchers.iter().all(any_of) } else { matchers.iter().any(any_of) }
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct Parsed {
 }
 
 const STATUSES: &[&str] = &["stable", "test", "experimental", "deprecated", "unsupported"];
-const X_OKTA_KEYS: &[&str] = &["signal", "title", "severity", "risk", "threshold", "dedup", "tests"];
+const X_OKTA_KEYS: &[&str] = &["signal", "silent", "title", "severity", "risk", "threshold", "dedup", "tests"];
 
 /// Parses every document of one rule file.
 pub(crate) fn parse_source(source: &RuleSource, placeholders: &[(String, Vec<String>)]) -> Parsed {
@@ -467,6 +467,10 @@ impl DocParser<'_, '_> {
                 "signal" => match value.kind {
                     Kind::Bool(b) => controls.signal = b,
                     _ => self.error("R015", value, "x-okta.signal must be true or false"),
+                },
+                "silent" => match value.kind {
+                    Kind::Bool(b) => controls.silent = b,
+                    _ => self.error("R015", value, "x-okta.silent must be true or false"),
                 },
                 "title" => controls.title = self.template(value),
                 "severity" => controls.severity = self.severity(value),

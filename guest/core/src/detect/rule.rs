@@ -163,6 +163,8 @@ impl Detection {
 #[derive(Debug, Default)]
 pub(crate) struct Controls {
     pub(crate) signal: bool,
+    /// Only feeds correlations: no document of its own, whatever `generate` says.
+    pub(crate) silent: bool,
     pub(crate) title: Option<Template>,
     /// The first `when` that matches the last event sets the level.
     pub(crate) severity: Vec<(Search, Level)>,

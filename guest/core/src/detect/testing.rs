@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::alert::format_ms;
-use super::rule::{Rule, TestCase};
+use super::rule::TestCase;
 use super::ruleset::RuleSet;
 use crate::{
     BatchOptions, Config, DetectionConfig, Engine, InputFormat, OutputOptions, RuleError, RuleSource, TestResult,
@@ -26,10 +26,10 @@ pub(crate) fn run(sources: &[RuleSource], builtin: bool) -> Result<Vec<TestResul
     all.extend(sources.iter().cloned());
     let set = Arc::new(RuleSet::compile(&all, &[], true)?);
     let mut results = Vec::new();
-    for rule in &set.rules {
+    for (index, rule) in set.rules.iter().enumerate() {
         for test in &rule.tests {
             for lowercased in [false, true] {
-                let (passed, message) = run_one(&set, rule, test, lowercased);
+                let (passed, message) = run_one(&set, index, test, lowercased);
                 results.push(TestResult {
                     file: rule.file.clone(),
                     rule: rule.name.clone(),
@@ -80,7 +80,10 @@ fn push(out: &mut String, event: Map<String, Value>, lowercased: bool) {
     out.push('\n');
 }
 
-fn run_one(set: &Arc<RuleSet>, rule: &Rule, test: &TestCase, lowercased: bool) -> (bool, String) {
+/// Runs one test of rule `index`. A building block (a rule only correlations read) is tested as
+/// if it alerted on its own, so its tests say whether it matches.
+fn run_one(set: &Arc<RuleSet>, index: usize, test: &TestCase, lowercased: bool) -> (bool, String) {
+    let rule = &set.rules[index];
     let config = Config {
         tenant_id: "test.okta.com".into(),
         tenant_domain: None,
@@ -91,6 +94,7 @@ fn run_one(set: &Arc<RuleSet>, rule: &Rule, test: &TestCase, lowercased: bool) -
         Ok(engine) => engine,
         Err(e) => return (false, e.message),
     };
+    engine.test_alone(index);
     let input = events(test, lowercased);
     let result = match engine.normalize(input.as_bytes(), &BatchOptions { format: InputFormat::Ndjson, ingested: None })
     {

@@ -39,7 +39,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -339,17 +339,39 @@ impl State {
     /// Moves event time forward: drops state no window at or after `watermark_ms` can use and fires
     /// the `x-absence` deadlines before it. Fires come sorted by (time, spec, group).
     pub(crate) fn advance(&mut self, specs: &[Spec], watermark_ms: i64) -> Vec<Fired> {
+        self.advance_with(specs, watermark_ms, true)
+    }
+
+    /// Fires the `x-absence` deadlines before `watermark_ms`, without dropping expired state.
+    /// Expired state never changes a result (every type compares event times itself), so the
+    /// detector prunes only now and then and fires deadlines on every step.
+    pub(crate) fn fire_due(&mut self, specs: &[Spec], watermark_ms: i64) -> Vec<Fired> {
+        self.advance_with(specs, watermark_ms, false)
+    }
+
+    fn advance_with(&mut self, specs: &[Spec], watermark_ms: i64, prune: bool) -> Vec<Fired> {
         let mut fires = Vec::new();
         for (index, s) in specs.iter().enumerate() {
-            let fp = fingerprint(s);
+            let is_absence = matches!(s.kind, Kind::Absence);
+            if !prune && !is_absence {
+                continue;
+            }
             let Some(st) = self.specs.get_mut(&s.name) else { continue };
-            if st.fp != fp || !st.groups.fits(&s.kind) {
+            if !st.groups.fits(&s.kind) {
                 self.specs.remove(&s.name);
                 continue;
             }
             let horizon = watermark_ms.saturating_sub(s.timespan_ms);
             match &mut st.groups {
-                Groups::Window(g) => g.retain(|_, grp| grp.prune(horizon, watermark_ms)),
+                Groups::Window(g) => {
+                    let ordered = matches!(s.kind, Kind::Temporal { ordered: true, .. });
+                    g.retain(|_, grp| {
+                        if ordered {
+                            grp.prune_unreachable(&s.rules, watermark_ms);
+                        }
+                        grp.prune(horizon, watermark_ms)
+                    });
+                }
                 Groups::NewValue(g) => g.retain(|_, grp| grp.prune(horizon)),
                 Groups::Absence(g) => {
                     for (key, grp) in g.iter_mut() {
@@ -392,10 +414,13 @@ impl State {
         Ok(state)
     }
 
-    /// Drops the state of specs whose names are not in `names`.
-    pub(crate) fn retain_specs(&mut self, names: &[&str]) {
-        let keep: BTreeSet<&str> = names.iter().copied().collect();
-        self.specs.retain(|name, _| keep.contains(name.as_str()));
+    /// Drops the state of specs not in `specs`, and state built for another shape of a spec (its
+    /// group keys or its type changed).
+    pub(crate) fn retain_specs(&mut self, specs: &[Spec]) {
+        let keep: BTreeMap<&str, (String, &Kind)> =
+            specs.iter().map(|s| (s.name.as_str(), (fingerprint(s), &s.kind))).collect();
+        self.specs
+            .retain(|name, st| keep.get(name.as_str()).is_some_and(|(fp, kind)| *fp == st.fp && st.groups.fits(kind)));
     }
 
     /// (groups, entries) over all specs.

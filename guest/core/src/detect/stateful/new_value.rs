@@ -65,6 +65,8 @@ pub(super) fn observe(g: &mut Group, fresh: bool, spec: &Spec, hit: &Hit<'_>) ->
     let Kind::NewValue { fields, new_group_fires } = &spec.kind else { return None };
     let t = hit.time_ms;
     let expired_before = t.saturating_sub(spec.timespan_ms);
+    // History older than the timespan counts as none, whether or not it was pruned yet.
+    let fresh = fresh || g.s.values().all(|&last| last < expired_before);
     let mut new_tuple = None;
     for tuple in tuples(hit, fields)? {
         let key = key_of(&tuple);

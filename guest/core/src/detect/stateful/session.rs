@@ -88,6 +88,8 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
         return None;
     };
     let t = hit.time_ms;
+    // Only what the group saw within the timespan counts, whether or not it was pruned yet.
+    g.prune(t.saturating_sub(spec.timespan_ms));
     let mut details = Vec::new();
     if let Some(max_similarity) = max_ua_similarity {
         let ip = first(hit.fields, ip_field);

@@ -421,6 +421,26 @@ fn temporal_ordered_follows_event_time_not_arrival() {
     assert_eq!(r.hit(0, "c", 4 * M, &[]).len(), 1, "a(1) b(3) c(4)");
 }
 
+#[test]
+fn temporal_ordered_forgets_later_steps_nothing_can_precede() {
+    let success = [("target.alternateId", "a@example.com")];
+    let mut r = Run::new(vec![temporal(true)]);
+    for i in 0..5 {
+        assert!(r.hit(0, "login_success", i * M, &success).is_empty());
+    }
+    assert_eq!(r.state.size(), (1, 5));
+    // Still within the reorder reach (not behind the watermark): kept, as a late brute force
+    // could still come before them.
+    r.advance(2 * M);
+    assert_eq!(r.state.size(), (1, 3));
+    r.advance(10 * M);
+    assert_eq!(r.state.size(), (0, 0), "logins with no brute force before them are gone");
+    // A success after a brute force stays for the window, and the sequence still fires.
+    assert!(r.hit(0, "brute_force", 11 * M, A).is_empty());
+    let fired = r.hit(0, "login_success", 12 * M, &success);
+    assert_eq!(fired.len(), 1);
+}
+
 // ---------------------------------------------------------------- x-new_value
 
 fn new_ip(fire_new_groups: bool) -> Spec {
@@ -445,8 +465,11 @@ fn new_value_learns_new_groups_then_fires_on_new_tuples() {
     assert!(r.hit(0, "login", 3 * H, A).is_empty(), "no IP: nothing");
     // Seen within history (14 d counted from the last sight, at 1 h): not new at exactly 14d + 1h.
     assert!(r.hit(0, "login", 14 * D + H, &from("10.0.0.1")).is_empty());
-    // Last seen at 14d+1h; 28d+1h+1ms later it has expired.
+    // A new IP keeps the group alive; 10.0.0.1, last seen at 14d+1h, has expired 28d+1h+1ms on.
+    assert_eq!(r.hit(0, "login", 27 * D, &from("10.0.0.9")).len(), 1);
     assert_eq!(r.hit(0, "login", 28 * D + H + 1, &from("10.0.0.1")).len(), 1);
+    // Once every tuple has expired the group starts over and learns, pruned or not.
+    assert!(r.hit(0, "login", 60 * D, &from("10.0.0.7")).is_empty());
 }
 
 #[test]
@@ -935,8 +958,14 @@ fn retain_specs_and_changed_specs_drop_state() {
     r.hit(0, "deny", 0, A);
     r.hit(1, "login", 0, &[("actor.alternateId", "a"), ("client.ipAddress", "1.1.1.1")]);
     assert_eq!(r.state.size().0, 2);
-    r.state.retain_specs(&["new_ip"]);
+    r.state.retain_specs(&[new_ip(false)]);
     assert_eq!(r.state.size(), (1, 1));
+    // At import, state built for another group-by of the same name is dropped too.
+    let mut regrouped = new_ip(false);
+    regrouped.group_by.truncate(0);
+    let mut copy = r.state.clone();
+    copy.retain_specs(&[regrouped]);
+    assert_eq!(copy.size(), (0, 0));
     // Same name, other group-by: the old groups are dropped.
     r.hit(0, "deny", 0, A);
     assert_eq!(r.state.size(), (2, 2));

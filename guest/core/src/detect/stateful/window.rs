@@ -85,6 +85,30 @@ impl Group {
         !self.e.is_empty() || self.floor.is_some()
     }
 
+    /// `temporal_ordered`: drops hits of a later step that no hit of an earlier step precedes (at
+    /// or before their time) once they are older than the watermark. No future hit can come before
+    /// them, so they can never be part of a sequence. This is what keeps a sequence that ends in a
+    /// common event (a successful login) from holding every such event for its whole timespan.
+    pub(super) fn prune_unreachable(&mut self, steps: &[String], watermark: i64) {
+        let step = |k: &str| steps.iter().position(|s| s == k).unwrap_or(usize::MAX);
+        let mut earliest = usize::MAX;
+        let mut i = 0;
+        let mut keep = vec![true; self.e.len()];
+        while i < self.e.len() {
+            // Entries at the same time are in order with each other.
+            let t = self.e[i].t;
+            let end = i + self.e[i..].iter().take_while(|x| x.t == t).count();
+            earliest = self.e[i..end].iter().map(|x| step(&x.k)).fold(earliest, usize::min);
+            for (j, x) in self.e[i..end].iter().enumerate() {
+                let s = step(&x.k);
+                keep[i + j] = s == 0 || earliest < s || x.t >= watermark;
+            }
+            i = end;
+        }
+        let mut flags = keep.into_iter();
+        self.e.retain(|_| flags.next().unwrap_or(true));
+    }
+
     /// The ends of every window (of length `span`) that contains `t` and could have changed: `t`
     /// itself and each later entry time up to `t + span`, ascending.
     pub(super) fn candidate_ends(&self, t: i64, span: i64) -> Vec<i64> {
