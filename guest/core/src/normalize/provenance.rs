@@ -335,7 +335,10 @@ fn same(okta: &Value, ecs: &Value) -> bool {
     okta == ecs
         || match (okta, ecs) {
             (Value::String(a), b @ (Value::Number(_) | Value::Bool(_)))
-            | (b @ (Value::Number(_) | Value::Bool(_)), Value::String(a)) => *a == b.to_string(),
+            | (b @ (Value::Number(_) | Value::Bool(_)), Value::String(a)) => {
+                let text = b.to_string();
+                *a == text
+            }
             _ => false,
         }
 }
