@@ -3,7 +3,7 @@
 //! All logic lives in the core crate (the same code the `okta:normalizer` component runs). This
 //! crate only converts: JSON text in (options) and JSON text out (results), which the page's
 //! worker parses. Build it with `scripts/web`, which runs
-//! `cargo build -p okta-normalizer-web --target wasm32-unknown-unknown --profile component` and
+//! `cargo build -p okta-normalizer-web --target wasm32-unknown-unknown --profile web` and
 //! `wasm-bindgen --target web`. On native targets the crate is empty, so
 //! `cargo build --workspace` works.
 #![cfg(target_arch = "wasm32")]
