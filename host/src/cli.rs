@@ -58,6 +58,9 @@ pub enum Command {
     /// Run the simulator and the poller together for a while: events flow from a simulated org into
     /// ECS files, with a status line every 2 s.
     Demo(DemoArgs),
+    /// Serve the browser playground (built by ./scripts/web) on localhost: paste Okta events, see
+    /// the ECS output, where each field came from, and the rules that fire, all computed in the page.
+    Web(WebArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -207,6 +210,16 @@ pub struct DemoArgs {
     /// while the poller backfills; each event is written once.
     #[arg(long)]
     pub push: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The built playground directory.
+    #[arg(long, value_name = "DIR", default_value = "web-demo/dist")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,6 +112,15 @@ fn normalizes_a_file_to_ndjson() {
 }
 
 #[test]
+fn web_without_a_built_page_says_how_to_build_it() {
+    let dir = temp_dir("web-unbuilt");
+    let out = run(&["web", "--listen", "127.0.0.1:0", "--dir", dir.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the playground is not built in"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("./scripts/web"), "{}", stderr(&out));
+}
+
+#[test]
 fn reads_an_api_page_from_stdin_and_writes_to_a_file() {
     let events = fixture_events(20);
     let page = format!("[{}]", events.join(",\n"));

@@ -22,8 +22,10 @@ pub mod detect;
 pub mod diag;
 pub mod normalize;
 
+pub use detect::explain::{MatchedField, RuleMatch};
 pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;
+pub use normalize::provenance::{FieldSource, Origin};
 
 use std::sync::Arc;
 
@@ -376,6 +378,39 @@ impl Engine {
     pub fn rules(&self) -> Vec<RuleInfo> {
         self.detection.as_ref().map(|d| d.rules.infos()).unwrap_or_default()
     }
+
+    /// What a reader of one event's output wants to know: where each ECS field came from, and
+    /// which detection rules the event matches and on which values. `input` and `result` are a
+    /// batch and what [`Engine::normalize`] returned for it; `index` is the event's position.
+    /// `None` when there is no such event or it failed. Reads no state and changes none.
+    pub fn inspect(&self, input: &[u8], result: &BatchResult, index: u32) -> Option<Insight> {
+        let Outcome::Normalized(normalized) = &result.outcomes.iter().find(|o| o.index == index)?.outcome else {
+            return None;
+        };
+        let decoded = decode::decode(input, result.format).ok()?;
+        let decode::RawBody::Event(raw) = decoded.items.get(usize::try_from(index).ok()?)?.body else {
+            return None;
+        };
+        Some(Insight {
+            index,
+            fields: normalize::provenance::trace(raw, &normalized.document),
+            matches: self
+                .detection
+                .as_ref()
+                .map(|d| detect::explain::explain(&d.rules, raw, &normalized.document))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// One event's output explained: see [`Engine::inspect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insight {
+    pub index: u32,
+    /// Every leaf of the ECS document and the Okta field (or config, or batch value) it came from.
+    pub fields: Vec<FieldSource>,
+    /// The detection rules the event matches (filters applied), with the fields that matched.
+    pub matches: Vec<RuleMatch>,
 }
 
 /// `file:line:column: R0xx message`, for one-line summaries.

@@ -6,6 +6,7 @@ pub mod poll;
 mod rules;
 pub mod serve;
 mod sim;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Sim(args) => sim::run_sim(&args),
         Command::Demo(args) => sim::run_demo(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Web(args) => web::run(&args),
         Command::Rules(command) => rules::run(&command, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Config(crate::cli::ConfigCommand::Example) => {
             print!("{}", crate::config::EXAMPLE);

@@ -21,6 +21,7 @@
 //! | `detector` | per-event matching, filters, correlations, state export |
 //! | `alert` | alert controls and the ECS alert document |
 //! | `stateful` | correlation state (Sigma types and our `x-` types) |
+//! | `explain` | which searches of a rule held on an event, and the values they tested |
 //! | `testing`, `builtin` | the in-rule test runner, the compiled-in pack |
 
 mod alert;
@@ -28,6 +29,7 @@ mod attack;
 pub(crate) mod builtin;
 mod condition;
 pub(crate) mod detector;
+pub(crate) mod explain;
 mod field;
 mod modifiers;
 mod parse;

@@ -312,7 +312,7 @@ impl DocParser<'_, '_> {
             return None;
         };
         let cond = self.condition(cond_node, &names)?;
-        ok.then_some(Detection { searches, condition: cond })
+        ok.then_some(Detection { searches, names, condition: cond })
     }
 
     fn condition(&mut self, node: &Node, names: &[String]) -> Option<condition::Cond> {

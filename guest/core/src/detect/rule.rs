@@ -108,6 +108,8 @@ impl Rule {
 #[derive(Debug)]
 pub(crate) struct Detection {
     pub(crate) searches: Vec<Search>,
+    /// The name of each search, as written (same order as `searches`).
+    pub(crate) names: Vec<String>,
     pub(crate) condition: Cond,
 }
 

@@ -8,6 +8,7 @@ pub mod debug_data;
 pub mod ecs;
 pub mod event_type;
 pub mod json;
+pub mod provenance;
 pub mod user_agent;
 
 use std::borrow::Cow;
