@@ -240,8 +240,11 @@ impl Detector {
     /// Keeps what the alerts of `x-absence` correlations reading rule `r` will need from this event.
     fn snapshot(&mut self, env: Env<'_>, r: usize, uuid: &str, time_ms: i64, view: &EventView<'_>) {
         let mut paths: Vec<&FieldPath> = Vec::new();
+        let name = &env.rules.rules[r].name;
         for &s in &env.rules.listeners[r] {
-            if !matches!(env.rules.specs[s].kind, stateful::Kind::Absence) {
+            // Only a trigger (`rules[0]`) can fire later; a cancel's fields are never needed.
+            let spec = &env.rules.specs[s];
+            if !matches!(spec.kind, stateful::Kind::Absence) || spec.rules.first() != Some(name) {
                 continue;
             }
             let rule = &env.rules.rules[env.rules.spec_rule[s]];
