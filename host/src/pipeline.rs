@@ -131,6 +131,7 @@ impl OrgPipeline {
             tenant_domain: host_of(&org.url),
             output: OutputOptions { preserve_original: false, redact_secrets: true },
             detection: detection.clone(),
+            enrichment: crate::guest::EnrichmentConfig::defaults(),
         };
         let normalizer = match runtime.instantiate(&engine_config)? {
             Ok(n) => n,

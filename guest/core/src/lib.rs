@@ -20,10 +20,15 @@
 pub mod decode;
 pub mod detect;
 pub mod diag;
+pub mod directory;
 pub mod normalize;
 
 pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;
+pub use directory::{
+    DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
+    EnrichmentConfig, Entity, GroupMembers,
+};
 
 use std::sync::Arc;
 
@@ -179,6 +184,10 @@ pub struct Engine {
     user_agents: user_agent::Cache,
     /// `None` when no rules are loaded: normalization then does no detection work at all.
     detection: Option<Detection>,
+    /// What enrichment copies from the directory.
+    enrichment: EnrichmentConfig,
+    /// The org's directory; empty until the host loads one.
+    directory: directory::Directory,
 }
 
 /// The compiled rules and the state they keep.
@@ -237,7 +246,14 @@ impl Engine {
 
     fn build(config: Config, rules: Option<Arc<RuleSet>>) -> Engine {
         let detection = rules.filter(|r| !r.is_empty()).map(|rules| Detection { rules, detector: Detector::default() });
-        Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default(), detection }
+        Engine {
+            config,
+            table: Table::builtin(),
+            user_agents: user_agent::Cache::default(),
+            detection,
+            enrichment: EnrichmentConfig::default(),
+            directory: directory::Directory::default(),
+        }
     }
 
     /// Placeholders that rules use with `|expand` but the config does not set: such values match
@@ -368,6 +384,24 @@ impl Engine {
     /// The loaded rules, in load order.
     pub fn rules(&self) -> Vec<RuleInfo> {
         self.detection.as_ref().map(|d| d.rules.infos()).unwrap_or_default()
+    }
+
+    /// Sets which directory fields enrich events (the WIT `config.enrichment`; kept apart from
+    /// [`Config`] so the detection-only constructors stay as they are).
+    pub fn set_enrichment(&mut self, enrichment: EnrichmentConfig) -> Result<(), ConfigError> {
+        directory::check_enrichment(&enrichment).map_err(|message| ConfigError {
+            field: "enrichment",
+            message,
+            rule_errors: Vec::new(),
+        })?;
+        self.enrichment = enrichment;
+        Ok(())
+    }
+
+    /// Loads or updates the directory events are enriched with. Returns the entity documents for
+    /// every user and device that changed, in a deterministic order, and the objects it skipped.
+    pub fn update_directory(&mut self, update: DirectoryUpdate) -> DirectoryResult {
+        self.directory.apply(update)
     }
 }
 
