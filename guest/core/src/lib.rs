@@ -287,7 +287,12 @@ impl Engine {
             return Ok(result);
         }
         let decoded = decode::decode(input, options.format)?;
-        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
+        let ctx = Context {
+            config: &self.config,
+            ingested: options.ingested.as_deref(),
+            table: self.table,
+            directory: directory::Enricher::new(&self.directory, &self.enrichment),
+        };
         let mut outcomes = Vec::with_capacity(decoded.items.len());
         let mut alerts = Vec::new();
         for (index, item) in decoded.items.iter().enumerate() {
@@ -331,7 +336,12 @@ impl Engine {
         let events: Vec<&LogEvent<'_>> = events.iter().map(Field::value).collect::<Option<_>>()?;
         let line = 1 + u32::try_from(text[..text.len() - text.trim_start().len()].matches('\n').count()).ok()?;
         let size = body.len() / events.len().max(1);
-        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
+        let ctx = Context {
+            config: &self.config,
+            ingested: options.ingested.as_deref(),
+            table: self.table,
+            directory: directory::Enricher::new(&self.directory, &self.enrichment),
+        };
         let mut alerts = Vec::new();
         // Each event's own text, split out only when some event could match a rule.
         let mut raws: Option<Vec<&serde_json::value::RawValue>> = None;
@@ -401,7 +411,7 @@ impl Engine {
     /// Loads or updates the directory events are enriched with. Returns the entity documents for
     /// every user and device that changed, in a deterministic order, and the objects it skipped.
     pub fn update_directory(&mut self, update: DirectoryUpdate) -> DirectoryResult {
-        self.directory.apply(update)
+        self.directory.apply(update, &self.config, &self.enrichment)
     }
 }
 

@@ -11,8 +11,6 @@
 //! - `enrich.rs`: what an event gains from the directory (`okta.enrichment`, `user.email`,
 //!   `user.group.*`, `device.*`).
 
-use std::collections::BTreeMap;
-
 /// Which kind of directory object. Mirrors the WIT `directory-kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DirectoryKind {
@@ -125,48 +123,12 @@ pub struct EnrichmentConfig {
 /// The profile fields enrichment copies when the config names none.
 pub const DEFAULT_PROFILE_FIELDS: [&str; 6] = ["email", "department", "title", "manager", "groups", "status"];
 
-/// The directory an engine holds.
-#[derive(Debug, Default)]
-pub struct Directory {
-    pub(crate) users: BTreeMap<String, String>,
-    pub(crate) groups: BTreeMap<String, String>,
-    pub(crate) devices: BTreeMap<String, String>,
-}
+mod enrich;
+pub mod entity;
+mod model;
 
-impl Directory {
-    /// True when nothing is loaded: events are then written exactly as without a directory.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.groups.is_empty() && self.devices.is_empty()
-    }
-
-    /// Applies one update.
-    pub fn apply(&mut self, update: DirectoryUpdate) -> DirectoryResult {
-        if update.reset {
-            *self = Directory::default();
-        }
-        for object in update.objects {
-            let map = match object.kind {
-                DirectoryKind::User => &mut self.users,
-                DirectoryKind::Group => &mut self.groups,
-                DirectoryKind::Device => &mut self.devices,
-                DirectoryKind::UserSchema => continue,
-            };
-            if object.change == DirectoryChange::Deleted {
-                map.remove(&object.id);
-            } else {
-                map.insert(object.id, object.json);
-            }
-        }
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        DirectoryResult {
-            entities: Vec::new(),
-            problems: Vec::new(),
-            users: count(self.users.len()),
-            groups: count(self.groups.len()),
-            devices: count(self.devices.len()),
-        }
-    }
-}
+pub use enrich::Enricher;
+pub use model::Directory;
 
 /// Checks an enrichment config: names must be non-empty and output names unique.
 pub(crate) fn check_enrichment(config: &EnrichmentConfig) -> Result<(), String> {
@@ -190,3 +152,6 @@ pub(crate) fn check_enrichment(config: &EnrichmentConfig) -> Result<(), String> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
