@@ -126,9 +126,11 @@ pub const DEFAULT_PROFILE_FIELDS: [&str; 6] = ["email", "department", "title", "
 mod enrich;
 pub mod entity;
 mod model;
+mod snapshot;
 
 pub use enrich::Enricher;
 pub use model::Directory;
+pub use snapshot::{SNAPSHOT_KEYS, snapshot};
 
 /// Checks an enrichment config: names must be non-empty and output names unique.
 pub(crate) fn check_enrichment(config: &EnrichmentConfig) -> Result<(), String> {

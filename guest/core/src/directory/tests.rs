@@ -450,3 +450,27 @@ fn random_objects_never_panic() {
         })
         .expect("no input panics or writes broken JSON");
 }
+
+#[test]
+fn the_admin_group_rule_reads_enriched_groups() {
+    let grant = json!({"uuid": "g1", "published": "2026-10-14T16:05:39.870Z", "eventType": "user.account.privilege.grant",
+        "outcome": {"result": "SUCCESS"},
+        "actor": {"id": "00uDANA", "type": "User", "alternateId": "dana.whitfield@example.com"},
+        "target": [{"id": "00uRAF", "type": "User", "alternateId": "rafael.gomez@example.com"}],
+        "debugContext": {"debugData": {"privilegeGranted": "Super administrator"}}});
+    let fired = |in_admin_group: bool| {
+        let mut cfg = config();
+        cfg.detection.builtin_rules = true;
+        cfg.detection.placeholders = vec![("okta_admin_groups".into(), vec!["Okta Admins".into()])];
+        let mut engine = Engine::new(cfg).expect("valid config");
+        let mut update = full_update();
+        if in_admin_group {
+            update.memberships.push(GroupMembers { group_id: "00gADM".into(), user_ids: vec!["00uRAF".into()] });
+        }
+        engine.update_directory(update);
+        let result = engine.normalize(grant.to_string().as_bytes(), &BatchOptions::default()).expect("a batch");
+        result.alerts.iter().any(|a| a.rule_name == "okta_admin_privilege_granted_outside_admin_groups")
+    };
+    assert!(fired(false), "a grant to a user in no admin group fires");
+    assert!(!fired(true), "a grant to a member of an allowed admin group does not");
+}
