@@ -197,6 +197,10 @@ pub struct SimArgs {
     /// New events per minute while it runs.
     #[arg(long, default_value_t = 60)]
     pub events_per_minute: u32,
+    /// Users in the simulated directory (/api/v1/users, groups, devices, schema); the log's
+    /// actors are among them.
+    #[arg(long, default_value_t = 200)]
+    pub directory_users: usize,
 }
 
 /// Okta org types, which set the System Log rate limit.

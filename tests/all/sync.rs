@@ -106,6 +106,20 @@ fn assert_store_matches(dir: &Path, sim: &SimHandle) {
     assert_eq!(parse("user-schema").get("default"), Some(&expected.schema), "schema");
 }
 
+/// Every entity document in the sink files.
+fn entities_written(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+                .filter(|d| d["event"]["kind"] == "asset"),
+        );
+    }
+    out
+}
+
 /// Every event in `expected` is in the sink files exactly once (entity documents aside).
 fn assert_events_once(dir: &Path, expected: &[Value]) {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -141,6 +155,14 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
     assert_store_matches(&dir, &sim);
     let stored = store(&dir).directory_object("acme", "user", &gone).expect("reads").expect("deprovisioned user kept");
     assert_eq!(stored.status.as_deref(), Some("DEPROVISIONED"));
+    let entities = entities_written(&dir);
+    assert_eq!(
+        entities.len(),
+        usize::try_from(full.users + full.devices).expect("small"),
+        "a document per user and device"
+    );
+    assert_eq!(u64::try_from(entities.len()).expect("small"), full.entities);
+    assert!(entities.iter().any(|e| e["user"]["id"] == gone.as_str()), "the deprovisioned user has a document");
 
     // Mutations: one of each kind, then an incremental sync once search caught up.
     let groups = sim.directory(|d| d.group_ids());
@@ -178,6 +200,8 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
     assert_eq!(idle.changes, [0, 0, 0, 0], "nothing new");
 
     // Deletions are only visible to a full sync.
+    let mentions = |id: &str| entities_written(&dir).iter().filter(|e| e.to_string().contains(id)).count();
+    let before = mentions(&ids[3]);
     let device = sim.directory(|d| d.device_ids()[0].clone());
     sim.directory(|d| {
         assert!(d.delete_user(&ids[3]));
@@ -187,6 +211,43 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
     let full = sync_once(&dir, &sim, Mode::Full).await;
     assert!(full.changes[3] >= 2, "the user and the device are deleted: {:?}", full.changes);
     assert_store_matches(&dir, &sim);
+    assert!(mentions(&ids[3]) > before, "the deleted user gets an entity document");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polled_events_are_enriched_from_the_synced_directory() {
+    let sim = start_sim(SimConfig::default(), 60, Duration::ZERO).await;
+    let dir = test_dir("sync-enrich");
+    // The log generator of the same org: its actors are directory users.
+    let mut generator = Generator::new(7, DOMAIN);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let logged = generator.background(now - 3_600_000, now - 60_000, 300);
+    sim.push(&logged, Duration::ZERO);
+    let report = sync_once(&dir, &sim, Mode::Full).await;
+    assert!(report.users > 0);
+    let results = poll_once(write_config(&dir, &sim, "")).await;
+    assert!(results[0].1.is_ok(), "{:?}", results[0].1);
+    assert_events_once(&dir, &logged);
+    let directory = sim.directory_snapshot();
+    let mut enriched = 0;
+    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        for doc in text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")) {
+            if doc["event"]["kind"] == "asset" {
+                continue;
+            }
+            let actor = &doc["okta"]["enrichment"]["actor"];
+            if actor["known"] != true {
+                continue;
+            }
+            let id = actor["id"].as_str().expect("a known actor has an id");
+            let user = &directory.users[id];
+            assert_eq!(actor["department"], user["profile"]["department"], "{doc}");
+            assert_eq!(doc["user"]["email"], user["profile"]["email"], "{doc}");
+            enriched += 1;
+        }
+    }
+    assert!(enriched > 100, "most events have a known actor: {enriched} of {}", logged.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,12 +180,14 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
     }
 }
 
-/// The text of a config that polls the simulator at `base_url` into `dir` (used by `demo`).
+/// The text of a config that polls the simulator at `base_url` into `dir` and syncs its directory
+/// (used by `demo`).
 pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path, interval_secs: u64) -> String {
     let store: PathBuf = dir.join("okta-normalizer.db");
     format!(
         "[store]\npath = {store:?}\n\n[[org]]\nname = \"sim\"\nurl = {base_url:?}\ntenant = \"sim.okta.example.com\"\n\
          interval_secs = {interval_secs}\ninitial_lookback_hours = 24\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
+         [org.directory]\nenabled = true\n\n[org.enrichment]\ncustom_attributes = {{ badgeId = \"badge_id\" }}\n\n\
          [[org.sinks]]\ntype = \"file\"\ndir = {events:?}\n",
         events = dir.join("events"),
     )
