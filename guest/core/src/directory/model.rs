@@ -260,6 +260,13 @@ impl Directory {
                         .and_then(Value::as_str)
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned);
+                    let renamed = self.groups.get(&id).is_some_and(|old| old.name != name);
+                    if renamed {
+                        // Members' documents carry the group's name.
+                        for user in self.members.get(&id).into_iter().flatten() {
+                            mark_member(due, user);
+                        }
+                    }
                     self.groups.insert(id, Group { name });
                 }
             }

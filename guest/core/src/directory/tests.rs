@@ -229,6 +229,22 @@ fn a_membership_change_documents_only_the_users_it_moved() {
 }
 
 #[test]
+fn a_renamed_group_documents_its_members() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    let rename = |name: &str| DirectoryUpdate {
+        objects: vec![object(DirectoryKind::Group, "00gFIN", DirectoryChange::Modified, &group("00gFIN", name))],
+        observed_ms: T0,
+        ..DirectoryUpdate::default()
+    };
+    let result = engine.update_directory(rename("Finance & Accounting"));
+    assert_eq!(result.entities.len(), 1);
+    assert_eq!(result.entities[0].id, "00uDANA");
+    assert!(result.entities[0].document.contains(r#""group":{"id":["00gFIN"],"name":["Finance & Accounting"]}"#));
+    assert!(engine.update_directory(rename("Finance & Accounting")).entities.is_empty(), "same name, no documents");
+}
+
+#[test]
 fn deletion_forgets_the_object_and_its_memberships() {
     let mut engine = engine();
     engine.update_directory(full_update());
