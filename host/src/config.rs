@@ -734,6 +734,29 @@ mod tests {
     }
 
     #[test]
+    fn directory_settings_are_checked() {
+        let on = EXAMPLE.replace("[org.directory]\nenabled = false", "[org.directory]\nenabled = true");
+        let config: Config = toml::from_str(&on).expect("parses");
+        config.validate().expect("valid with an API token");
+        let d = &config.orgs[0].directory;
+        assert!(d.enabled);
+        assert_eq!((d.full_interval_secs, d.incremental_interval_secs), (86_400, 900), "the defaults");
+        let oauth = on.replace(
+            "type = \"ssws\"\ntoken_env = \"OKTA_API_TOKEN\"",
+            "type = \"oin\"\nclient_id = \"0oa1\"\nsecret_env = \"S\"\nscopes = [\"okta.logs.read\", \"okta.users.read\"]",
+        );
+        let err = toml::from_str::<Config>(&oauth).expect("parses").validate().expect_err("scopes").to_string();
+        assert!(err.contains("okta.groups.read, okta.devices.read, okta.schemas.read"), "{err}");
+        let bad = on.replace("incremental_interval_secs = 900", "incremental_interval_secs = 90000");
+        let err = toml::from_str::<Config>(&bad).expect("parses").validate().expect_err("intervals").to_string();
+        assert!(err.contains("must not exceed full_interval_secs"), "{err}");
+        let mapped = on.replace("custom_attributes = { }", "custom_attributes = { costCenter = \"cost_center\" }");
+        let config: Config = toml::from_str(&mapped).expect("parses");
+        let wit = config.orgs[0].enrichment.as_ref().expect("set").to_wit();
+        assert_eq!(wit.custom_attributes, [("costCenter".to_owned(), "cost_center".to_owned())]);
+    }
+
+    #[test]
     fn errors_name_the_problem() {
         let bad = EXAMPLE.replace("token_env = \"OKTA_API_TOKEN\"", "");
         let config: Config = toml::from_str(&bad).expect("parses");
