@@ -93,7 +93,8 @@ fn directory_updates() -> (okta_normalizer_core::DirectoryUpdate, okta_normalize
     use okta_normalizer_host::guest as wit;
     let text = std::fs::read_to_string(okta_normalizer_tests::cases("directory").join("acme.json")).expect("fixture");
     let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
-    let update = core::directory::snapshot(&value, 1_790_000_000_000).expect("a valid snapshot");
+    let mut update = core::directory::snapshot(&value, 1_790_000_000_000).expect("a valid snapshot");
+    update.reset = false; // into an empty engine: the same load, with entity documents
     let kind = |k: core::DirectoryKind| match k {
         core::DirectoryKind::User => wit::DirectoryKind::User,
         core::DirectoryKind::Group => wit::DirectoryKind::Group,

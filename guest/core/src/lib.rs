@@ -409,7 +409,8 @@ impl Engine {
     }
 
     /// Loads or updates the directory events are enriched with. Returns the entity documents for
-    /// every user and device that changed, in a deterministic order, and the objects it skipped.
+    /// every user and device that changed, in a deterministic order (none for a reset), and the
+    /// objects it skipped.
     pub fn update_directory(&mut self, update: DirectoryUpdate) -> DirectoryResult {
         self.directory.apply(update, &self.config, &self.enrichment)
     }

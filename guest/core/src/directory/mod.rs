@@ -73,7 +73,7 @@ pub struct GroupMembers {
 /// A batch of directory changes. Mirrors the WIT `directory-update`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirectoryUpdate {
-    /// Forget the whole directory first.
+    /// Forget the whole directory first. A reset builds no entity documents (it reloads known state).
     pub reset: bool,
     pub objects: Vec<DirectoryObject>,
     pub memberships: Vec<GroupMembers>,

@@ -189,6 +189,11 @@ impl Directory {
                 self.members.insert(m.group_id, new);
             }
         }
+        // A reset loads state the host already had (at start, after recovery): nothing changed, so
+        // no documents are built.
+        if update.reset {
+            due.clear();
+        }
         let observed = entity::Observed::new(update.observed_ms, config);
         let mut entities = Vec::with_capacity(due.len());
         for ((kind, id), due) in due {

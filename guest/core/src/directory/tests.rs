@@ -65,7 +65,7 @@ fn schema() -> Value {
 fn full_update() -> DirectoryUpdate {
     use DirectoryChange::Discovered as D;
     DirectoryUpdate {
-        reset: true,
+        reset: false,
         objects: vec![
             object(DirectoryKind::UserSchema, "default", D, &schema()),
             object(DirectoryKind::User, "00uDANA", D, &dana()),
@@ -118,6 +118,16 @@ fn a_full_load_holds_everything_and_documents_users_then_devices() {
             (DirectoryKind::Device, "guoMBP", DirectoryChange::Discovered),
         ]
     );
+}
+
+#[test]
+fn a_reset_loads_without_documents() {
+    let mut engine = engine();
+    let result = engine.update_directory(DirectoryUpdate { reset: true, ..full_update() });
+    assert!(result.entities.is_empty(), "a reset is a load, not a change");
+    assert_eq!((result.users, result.groups, result.devices), (2, 2, 1));
+    let doc = normalize(&mut engine, &sign_in("00uDANA", "dana", None));
+    assert_eq!(doc["okta"]["enrichment"]["actor"]["known"], true);
 }
 
 #[test]
