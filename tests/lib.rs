@@ -75,6 +75,7 @@ pub fn wit_config(c: &core::Config) -> wit::EngineConfig {
                 .collect(),
             reorder_tolerance_ms: c.detection.reorder_tolerance_ms,
         },
+        enrichment: wit::EnrichmentConfig::defaults(),
     }
 }
 

@@ -53,6 +53,13 @@ pub enum Command {
     /// A delivery is answered 200 only once it is durable in the store; it is written to the sinks
     /// right after. Stops on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Sync the directory (users, groups, memberships, devices, user schema) of every org with
+    /// [org.directory] enabled = true into the store, and write changed users and devices to the
+    /// sinks as entity documents.
+    ///
+    /// Without --once it runs on the schedule (a full sync every full_interval_secs, an incremental
+    /// one every incremental_interval_secs) until Ctrl-C; `poll` and `serve` run the same schedule.
+    Sync(SyncArgs),
     /// Run the Okta simulator: the System Log API with generated activity and attack scenarios.
     Sim(SimArgs),
     /// Run the simulator and the poller together for a while: events flow from a simulated org into
@@ -137,6 +144,28 @@ pub struct PollArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The TOML config (`okta-normalizer config example` prints one).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Run one sync now and stop: a full one, or with --incremental only what changed since the
+    /// last one (a full one when there was none).
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: an incremental sync.
+    #[arg(long, requires = "once")]
+    pub incremental: bool,
+    /// Only this org (its [org.directory] need not be enabled).
+    #[arg(long, value_name = "NAME")]
+    pub org: Option<String>,
+    /// Seconds between status lines.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub status_secs: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The TOML config (`okta-normalizer config example` prints one).
     #[arg(short, long, value_name = "FILE")]
@@ -171,6 +200,10 @@ pub struct SimArgs {
     /// New events per minute while it runs.
     #[arg(long, default_value_t = 60)]
     pub events_per_minute: u32,
+    /// Users in the simulated directory (/api/v1/users, groups, devices, schema); the log's
+    /// actors are among them.
+    #[arg(long, default_value_t = 200)]
+    pub directory_users: usize,
 }
 
 /// Okta org types, which set the System Log rate limit.

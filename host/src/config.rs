@@ -23,9 +23,69 @@ pub struct Config {
     /// The detection rules every org's engine runs.
     #[serde(default)]
     pub detection: crate::detection::DetectionSettings,
+    /// Which directory fields enrich events, for every org without its own `[org.enrichment]`.
+    #[serde(default)]
+    pub enrichment: EnrichmentSettings,
     #[serde(rename = "org")]
     pub orgs: Vec<OrgConfig>,
 }
+
+/// `[org.directory]`: syncing the org's users, groups, memberships, devices and user schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Sync the directory (as part of `poll` and `serve`, and with `sync`).
+    pub enabled: bool,
+    /// Seconds between full syncs (every object listed; finds deletions).
+    pub full_interval_secs: u64,
+    /// Seconds between incremental syncs (only what changed since the last one).
+    pub incremental_interval_secs: u64,
+    /// Incremental queries reach this far behind the newest `lastUpdated` seen, to catch writes
+    /// Okta's eventually consistent search showed late; what was already seen is dropped.
+    pub incremental_overlap_secs: u64,
+    /// Percent of each directory rate-limit bucket left for the org's other clients.
+    pub rate_limit_headroom_percent: u8,
+    /// Sync devices too (`/api/v1/devices?expand=user`, scope okta.devices.read).
+    pub devices: bool,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            full_interval_secs: 86_400,
+            incremental_interval_secs: 900,
+            incremental_overlap_secs: 60,
+            rate_limit_headroom_percent: 20,
+            devices: true,
+        }
+    }
+}
+
+/// `[enrichment]` or `[org.enrichment]`: which directory fields are copied onto events.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichmentSettings {
+    /// Okta profile attributes copied onto the actor and User targets; empty = the defaults
+    /// (email, department, title, manager, groups, status).
+    pub profile_fields: Vec<String>,
+    /// Custom profile attributes to copy too: Okta attribute name = output name.
+    pub custom_attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl EnrichmentSettings {
+    /// The engine's enrichment config.
+    pub fn to_wit(&self) -> crate::guest::EnrichmentConfig {
+        crate::guest::EnrichmentConfig {
+            profile_fields: self.profile_fields.clone(),
+            custom_attributes: self.custom_attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// The OAuth scopes a directory sync needs.
+pub const DIRECTORY_SCOPES: [&str; 4] =
+    ["okta.users.read", "okta.groups.read", "okta.devices.read", "okta.schemas.read"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,6 +243,11 @@ pub struct OrgConfig {
     pub retry_base_ms: u64,
     #[serde(default = "default_sinks")]
     pub sinks: Vec<SinkConfig>,
+    /// Sync the org's directory (users, groups, devices, schema).
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    /// This org's enrichment fields, instead of the top-level `[enrichment]`.
+    pub enrichment: Option<EnrichmentSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,7 +386,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("while reading the config {}", path.display()))?;
-        let config: Config = toml::from_str(&text).with_context(|| format!("in the config {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("in the config {}", path.display()))?;
+        for org in &mut config.orgs {
+            if org.enrichment.is_none() {
+                org.enrichment = Some(config.enrichment.clone());
+            }
+        }
         config.validate().with_context(|| format!("in the config {}", path.display()))?;
         Ok(config)
     }
@@ -368,6 +438,47 @@ impl Config {
                 }
                 Some(AuthConfig::Ssws { .. }) => {}
                 Some(oauth) => crate::auth::validate(oauth).map_err(|e| anyhow::anyhow!("org {}: {e}", org.name))?,
+            }
+            if org.directory.enabled {
+                let d = &org.directory;
+                let scopes = match &org.auth {
+                    None => bail!(
+                        "org {}: [org.directory] is enabled but the org has no [org.auth] to call Okta with",
+                        org.name
+                    ),
+                    Some(AuthConfig::Ssws { .. }) => None,
+                    Some(AuthConfig::PrivateKeyJwt { scopes, .. } | AuthConfig::Oin { scopes, .. }) => Some(scopes),
+                };
+                if let Some(scopes) = scopes {
+                    let missing: Vec<&str> = DIRECTORY_SCOPES
+                        .into_iter()
+                        .filter(|s| (d.devices || *s != "okta.devices.read") && !scopes.iter().any(|g| g == s))
+                        .collect();
+                    if !missing.is_empty() {
+                        bail!(
+                            "org {}: [org.directory] needs the OAuth scopes {}; add them to auth.scopes (and grant them to the app in the Admin Console)",
+                            org.name,
+                            missing.join(", ")
+                        );
+                    }
+                }
+                if d.full_interval_secs == 0 || d.incremental_interval_secs == 0 {
+                    bail!(
+                        "org {}: directory full_interval_secs and incremental_interval_secs must be above 0",
+                        org.name
+                    );
+                }
+                if d.incremental_interval_secs > d.full_interval_secs {
+                    bail!(
+                        "org {}: directory incremental_interval_secs ({}) must not exceed full_interval_secs ({})",
+                        org.name,
+                        d.incremental_interval_secs,
+                        d.full_interval_secs
+                    );
+                }
+                if d.rate_limit_headroom_percent >= 100 {
+                    bail!("org {}: directory rate_limit_headroom_percent must be below 100", org.name);
+                }
             }
             if let Some(hook) = &org.event_hook {
                 hook.auth.validate().map_err(|e| anyhow::anyhow!("org {}: event_hook: {e}", org.name))?;
@@ -451,6 +562,11 @@ impl PushAuthConfig {
 impl OrgConfig {
     pub fn tenant(&self) -> &str {
         self.tenant.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The enrichment fields of this org: its own, or the config's.
+    pub fn enrichment<'a>(&'a self, config: &'a EnrichmentSettings) -> &'a EnrichmentSettings {
+        self.enrichment.as_ref().unwrap_or(config)
     }
 
     pub fn interval(&self) -> Duration {
@@ -546,6 +662,24 @@ token_env = "OKTA_API_TOKEN"        # or: token_file = "/run/secrets/okta-token"
 # header = "x-api-key"                     # or header = "Authorization" with username = "..." for Basic
 # secret_env = "ACME_STREAM_KEY"
 
+# The org's directory: users (DEPROVISIONED ones too), groups and memberships, devices and the user
+# schema, kept in the store, written to the sinks as entity documents (event.kind: asset), and used to
+# enrich every event. OAuth apps need the scopes okta.users.read, okta.groups.read, okta.devices.read
+# and okta.schemas.read as well. `okta-normalizer sync --once` runs one on demand.
+[org.directory]
+enabled = false
+full_interval_secs = 86400          # a full sync (also finds deleted objects) every 24 h
+incremental_interval_secs = 900     # only what changed, every 15 min
+incremental_overlap_secs = 60       # reach back behind the newest lastUpdated (search lags writes)
+rate_limit_headroom_percent = 20    # of each directory bucket, left for the org's other clients
+devices = true                      # /api/v1/devices?expand=user
+
+# Which directory fields are copied onto the actor and User targets of every event (also [enrichment]
+# at the top level, for every org).
+[org.enrichment]
+profile_fields = []                 # empty: email, department, title, manager, groups, status
+custom_attributes = { }             # custom profile attributes: e.g. { costCenter = "cost_center" }
+
 [[org.sinks]]
 type = "file"                       # rotating NDJSON: <dir>/<org>-<generation>.ndjson
 dir = "okta-events"
@@ -583,7 +717,8 @@ mod tests {
             .lines()
             .map(|l| {
                 in_push = (in_push || l.starts_with("# An Okta event hook")) && !l.starts_with("[[org.sinks]]");
-                let setting = l.starts_with("# [") || l.split_once(" = ").is_some_and(|(k, _)| !k[2..].contains(' '));
+                let setting = l.starts_with("# [")
+                    || (l.starts_with("# ") && l.split_once(" = ").is_some_and(|(k, _)| !k[2..].contains(' ')));
                 if in_push && setting { &l[2..] } else { l }
             })
             .collect::<Vec<_>>()
@@ -596,6 +731,29 @@ mod tests {
         assert_eq!(eb.auth.as_ref().expect("auth").header, "x-api-key");
         assert!(eb.queue_url.as_deref().is_some_and(|q| q.starts_with("https://sqs.")));
         assert!(config.has_push());
+    }
+
+    #[test]
+    fn directory_settings_are_checked() {
+        let on = EXAMPLE.replace("[org.directory]\nenabled = false", "[org.directory]\nenabled = true");
+        let config: Config = toml::from_str(&on).expect("parses");
+        config.validate().expect("valid with an API token");
+        let d = &config.orgs[0].directory;
+        assert!(d.enabled);
+        assert_eq!((d.full_interval_secs, d.incremental_interval_secs), (86_400, 900), "the defaults");
+        let oauth = on.replace(
+            "type = \"ssws\"\ntoken_env = \"OKTA_API_TOKEN\"",
+            "type = \"oin\"\nclient_id = \"0oa1\"\nsecret_env = \"S\"\nscopes = [\"okta.logs.read\", \"okta.users.read\"]",
+        );
+        let err = toml::from_str::<Config>(&oauth).expect("parses").validate().expect_err("scopes").to_string();
+        assert!(err.contains("okta.groups.read, okta.devices.read, okta.schemas.read"), "{err}");
+        let bad = on.replace("incremental_interval_secs = 900", "incremental_interval_secs = 90000");
+        let err = toml::from_str::<Config>(&bad).expect("parses").validate().expect_err("intervals").to_string();
+        assert!(err.contains("must not exceed full_interval_secs"), "{err}");
+        let mapped = on.replace("custom_attributes = { }", "custom_attributes = { costCenter = \"cost_center\" }");
+        let config: Config = toml::from_str(&mapped).expect("parses");
+        let wit = config.orgs[0].enrichment.as_ref().expect("set").to_wit();
+        assert_eq!(wit.custom_attributes, [("costCenter".to_owned(), "cost_center".to_owned())]);
     }
 
     #[test]

@@ -16,10 +16,13 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::config::{OrgConfig, SinkConfig};
 use crate::guest::{
-    AlertKind, BatchOptions, DetectionConfig, EngineConfig, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
+    AlertKind, BatchOptions, DetectionConfig, DirectoryChange, DirectoryKind, DirectoryObject, DirectoryUpdate,
+    EngineConfig, GroupMembers, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
 };
 use crate::sinks::{Doc, FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
+use crate::sources::directory::{Changes, kind_name};
 use crate::store::{Commit, Cursor, Store};
+use crate::store::{DirectoryCommit, ObjectWrite};
 use crate::telemetry::{AlertLabel, ChannelLabel, Health, HealthChange, Metrics, OrgLabel};
 
 /// Where a batch came from.
@@ -78,6 +81,11 @@ pub struct Stats {
     /// Milliseconds between the newest `published` written and the moment it was written.
     pub lag_ms: i64,
     pub caught_up: bool,
+    /// Directory objects the engine holds, and entity documents written.
+    pub directory_users: u32,
+    pub directory_groups: u32,
+    pub directory_devices: u32,
+    pub entities_written: u64,
 }
 
 /// What one batch did.
@@ -88,6 +96,19 @@ pub struct Delivered {
     pub duplicates: u64,
     pub failed: u64,
     pub alerts: u64,
+}
+
+/// What one directory sync did to the engine and the sinks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectoryApplied {
+    /// Entity documents written.
+    pub entities: u64,
+    /// Objects the engine could not read (skipped).
+    pub problems: u64,
+    /// Objects the engine holds now.
+    pub users: u32,
+    pub groups: u32,
+    pub devices: u32,
 }
 
 /// One org's normalizer, sinks and store, shared by its channels.
@@ -104,6 +125,8 @@ pub struct OrgPipeline {
     dead_letter_dir: Option<std::path::PathBuf>,
     /// A batch failed and the sinks have not been rolled back since.
     dirty: bool,
+    /// The engine holds a directory (so a recovery must reload it even if the store has none).
+    directory_loaded: bool,
 }
 
 impl std::fmt::Debug for OrgPipeline {
@@ -131,6 +154,7 @@ impl OrgPipeline {
             tenant_domain: host_of(&org.url),
             output: OutputOptions { preserve_original: false, redact_secrets: true },
             detection: detection.clone(),
+            enrichment: org.enrichment.clone().unwrap_or_default().to_wit(),
         };
         let normalizer = match runtime.instantiate(&engine_config)? {
             Ok(n) => n,
@@ -164,6 +188,7 @@ impl OrgPipeline {
             health,
             dead_letter_dir: None,
             dirty: false,
+            directory_loaded: false,
         };
         pipeline.recover()?;
         Ok(pipeline)
@@ -196,7 +221,7 @@ impl OrgPipeline {
     /// state committed with them. [`OrgPipeline::deliver`] does this itself before the batch
     /// after a failed one.
     pub fn recover(&mut self) -> Result<()> {
-        let name = &self.name;
+        let name = &self.name.clone();
         let (state, window) = {
             let store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (store.detection_state(name)?, store.window_uuids(name)?)
@@ -207,6 +232,7 @@ impl OrgPipeline {
             self.normalizer.import_state(&[])?.map_err(|e| anyhow::anyhow!("org {name}: resetting detection: {e}"))?;
         }
         self.normalizer.mark_seen(&window)?;
+        self.load_directory()?;
         for sink in &mut self.sinks {
             let committed = self
                 .store
@@ -216,6 +242,132 @@ impl OrgPipeline {
             sink.recover(committed).with_context(|| format!("org {name}: while recovering sink {}", sink.name()))?;
         }
         Ok(())
+    }
+
+    /// Loads the stored directory into the engine (replacing what it held), so enrichment
+    /// matches the store after a start or a failed batch. The entity documents it returns were
+    /// written when the objects were synced, so they are dropped.
+    fn load_directory(&mut self) -> Result<()> {
+        let name = self.name.clone();
+        let (objects, memberships) = {
+            let store = self.store();
+            let mut objects = Vec::new();
+            for kind in [DirectoryKind::UserSchema, DirectoryKind::User, DirectoryKind::Group, DirectoryKind::Device] {
+                for (id, o) in store.directory_objects(&name, kind_name(kind))? {
+                    objects.push(DirectoryObject { kind, id, change: DirectoryChange::Discovered, json: o.json });
+                }
+            }
+            let members = store.directory_members(&name)?;
+            (objects, members)
+        };
+        if objects.is_empty() && !self.directory_loaded {
+            return Ok(());
+        }
+        let update = DirectoryUpdate {
+            reset: true,
+            objects,
+            memberships: memberships
+                .into_iter()
+                .map(|(group_id, user_ids)| GroupMembers { group_id, user_ids })
+                .collect(),
+            observed_ms: crate::time::now_ms(),
+        };
+        let result = blocking(|| self.normalizer.update_directory(&update))
+            .with_context(|| format!("org {name}: while loading the stored directory into the engine"))?;
+        self.directory_loaded = true;
+        self.directory_counts(result.users, result.groups, result.devices);
+        Ok(())
+    }
+
+    fn directory_counts(&self, users: u32, groups: u32, devices: u32) {
+        for (kind, n) in [("user", users), ("group", groups), ("device", devices)] {
+            self.metrics
+                .directory_objects
+                .get_or_create(&crate::telemetry::KindLabel { org: self.name.clone(), kind: kind.to_owned() })
+                .set(i64::from(n));
+        }
+        let mut stats = self.stats();
+        (stats.directory_users, stats.directory_groups, stats.directory_devices) = (users, groups, devices);
+    }
+
+    /// Applies one directory sync: updates the engine, writes the entity documents it returns
+    /// to every sink, makes them durable, then commits the objects, memberships, marks and sink
+    /// positions in one transaction. On an error nothing is committed, and the sinks and the
+    /// engine's directory return to the store's state.
+    pub async fn apply_directory(&mut self, changes: &Changes) -> Result<DirectoryApplied> {
+        if self.dirty {
+            self.recover()?;
+        }
+        let result = self.apply_directory_batch(changes).await;
+        if result.is_err() {
+            self.dirty = true;
+            if let Err(e) = self.recover() {
+                tracing::warn!(org = %self.name, error = %format!("{e:#}"), "Rolling the sinks back failed; trying again before the next batch.");
+            }
+        }
+        result
+    }
+
+    async fn apply_directory_batch(&mut self, changes: &Changes) -> Result<DirectoryApplied> {
+        let name = self.name.clone();
+        let update = DirectoryUpdate {
+            reset: false,
+            objects: changes
+                .deltas
+                .iter()
+                .map(|d| DirectoryObject { kind: d.kind, id: d.id.clone(), change: d.change, json: d.json.clone() })
+                .collect(),
+            memberships: changes
+                .memberships
+                .iter()
+                .map(|(g, users)| GroupMembers { group_id: g.clone(), user_ids: users.clone() })
+                .collect(),
+            observed_ms: crate::time::now_ms(),
+        };
+        let result = blocking(|| self.normalizer.update_directory(&update))?;
+        self.directory_loaded = true;
+        for p in &result.problems {
+            tracing::warn!(org = %name, kind = kind_name(p.kind), id = %p.id, code = %p.code, error = %p.message, "The engine could not read a directory object; it is stored but does not enrich events.");
+        }
+        let ids: Vec<String> = result.entities.iter().map(entity_id).collect();
+        let docs: Vec<Doc<'_>> =
+            result.entities.iter().zip(&ids).map(|(e, id)| Doc { id: Some(id), json: &e.document }).collect();
+        let mut positions = Vec::new();
+        for sink in &mut self.sinks {
+            sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
+            if let Some(pos) = sink.flush().await.with_context(|| format!("org {name}: sink {}", sink.name()))? {
+                positions.push((sink.name().to_owned(), pos));
+            }
+        }
+        let commit = DirectoryCommit {
+            objects: changes
+                .deltas
+                .iter()
+                .map(|d| match d.change {
+                    DirectoryChange::Deleted => ObjectWrite::Delete { kind: kind_name(d.kind), id: &d.id },
+                    _ => ObjectWrite::Put {
+                        kind: kind_name(d.kind),
+                        id: &d.id,
+                        json: &d.json,
+                        status: d.status.as_deref(),
+                    },
+                })
+                .collect(),
+            memberships: changes.memberships.iter().map(|(g, users)| (g.as_str(), users.as_slice())).collect(),
+            marks: changes.marks,
+            sinks: positions.iter().map(|(n, p)| (n.as_str(), *p)).collect(),
+        };
+        self.store().commit_directory(&name, &commit)?;
+        self.directory_counts(result.users, result.groups, result.devices);
+        let entities = u64::try_from(docs.len()).unwrap_or(u64::MAX);
+        self.stats().entities_written += entities;
+        Ok(DirectoryApplied {
+            entities,
+            problems: u64::try_from(result.problems.len()).unwrap_or(u64::MAX),
+            users: result.users,
+            groups: result.groups,
+            devices: result.devices,
+        })
     }
 
     /// Warns once when the org has been silent for too long (on every channel).
@@ -408,6 +560,14 @@ impl OrgPipeline {
             stats.lag_ms = now - last;
         }
     }
+}
+
+/// The `_id` of an entity document: its kind, id and a digest of the document, so the same
+/// document written twice (a replay) has the same id, and each new state of an object a new one.
+fn entity_id(e: &crate::guest::Entity) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, e.document.as_bytes());
+    let hex: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{}:{hex}", kind_name(e.kind), e.id)
 }
 
 fn build_sink(org: &OrgConfig, config: &SinkConfig) -> Result<Sink> {

@@ -6,7 +6,9 @@
 //! longer than its `no_events_alert_hours`), all labelled with `org`; `_events_by_channel_total`
 //! (`org`, `channel`: poll, event_hook, eventbridge, sqs); for `serve`,
 //! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram;
-//! `_alerts_total` (`org`, `rule`, `severity`, `kind`: alert or signal) for what the rules found.
+//! `_alerts_total` (`org`, `rule`, `severity`, `kind`: alert or signal) for what the rules found;
+//! for the directory sync, `_directory_objects{org,kind}`, `_directory_sync_calls_total{org,endpoint}`,
+//! `_directory_changes_total{org,kind,change}` and `_directory_syncs_total{org,kind}`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +53,25 @@ pub struct PushLabel {
     pub status: u16,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub org: String,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub org: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabel {
+    pub org: String,
+    pub kind: String,
+    pub change: String,
+}
+
 /// Every metric the host exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -67,6 +88,10 @@ pub struct Metrics {
     pub push_requests: Family<PushLabel, Counter>,
     pub push_ack_seconds: Histogram,
     pub alerts: Family<AlertLabel, Counter>,
+    pub directory_objects: Family<KindLabel, Gauge>,
+    pub directory_calls: Family<EndpointLabel, Counter>,
+    pub directory_changes: Family<ChangeLabel, Counter>,
+    pub directory_syncs: Family<KindLabel, Counter>,
 }
 
 impl Metrics {
@@ -85,6 +110,10 @@ impl Metrics {
             push_requests: Family::default(),
             push_ack_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             alerts: Family::default(),
+            directory_objects: Family::default(),
+            directory_calls: Family::default(),
+            directory_changes: Family::default(),
+            directory_syncs: Family::default(),
             registry: Registry::default(),
         };
         registry.register("events_in", "Events received from Okta", m.events_in.clone());
@@ -131,6 +160,26 @@ impl Metrics {
             m.push_ack_seconds.clone(),
         );
         registry.register("alerts", "Alerts and signals the detection rules raised", m.alerts.clone());
+        registry.register(
+            "directory_objects",
+            "Directory objects held, by kind (user, group, device)",
+            m.directory_objects.clone(),
+        );
+        registry.register(
+            "directory_sync_calls",
+            "Directory API calls, by endpoint (users, groups, group_users, devices, schema)",
+            m.directory_calls.clone(),
+        );
+        registry.register(
+            "directory_changes",
+            "Directory changes found, by kind and change (discovered, modified, deprovisioned, deleted)",
+            m.directory_changes.clone(),
+        );
+        registry.register(
+            "directory_syncs",
+            "Directory syncs finished, by kind (full, incremental, failed)",
+            m.directory_syncs.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

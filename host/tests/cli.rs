@@ -1139,3 +1139,56 @@ fn serve_reads_log_streaming_from_sqs_through_moto_eventbridge() {
     });
     eprintln!("serve_reads_log_streaming_from_sqs_through_moto_eventbridge: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+#[test]
+fn sync_once_pulls_the_directory_and_says_what_it_did() {
+    use okta_normalizer_host::sim::{Directory, SimConfig, Simulator, TokenStatus};
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let token = "00sync-cli-token-abcdef";
+    let sim = rt
+        .block_on(Simulator::start(
+            SimConfig { tokens: vec![(token.to_owned(), TokenStatus::Valid)], ..SimConfig::default() },
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("simulator starts");
+    sim.set_directory(Directory::generate(3, &[], &[], 250));
+    let deprovisioned = sim.directory(|d| d.user_ids()[0].clone());
+    sim.directory(|d| d.deprovision(&deprovisioned));
+    let dir = temp_dir("sync-once");
+    std::fs::write(dir.join("token"), token).expect("token");
+    let config = format!(
+        "[store]\npath = {:?}\n\n[[org]]\nname = \"acme\"\nurl = {:?}\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {:?}\n\n\
+         [org.directory]\nenabled = true\n\n[[org.sinks]]\ntype = \"file\"\ndir = {:?}\n",
+        dir.join("store.db"),
+        sim.base_url(),
+        dir.join("token"),
+        dir.join("events")
+    );
+    std::fs::write(dir.join("poll.toml"), config).expect("config");
+    let config = dir.join("poll.toml");
+    let out = run(&["sync", "--once", "--config", config.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(line.starts_with("acme: full sync in "), "{line}");
+    assert!(line.contains(", 250 users, "), "deprovisioned users included: {line}");
+    let entities = std::fs::read_dir(dir.join("events"))
+        .expect("events dir")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("readable"))
+        .flat_map(|t| {
+            t.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")).collect::<Vec<_>>()
+        })
+        .filter(|d| d["event"]["kind"] == "asset")
+        .count();
+    assert!(entities >= 250, "an entity document per user and device: {entities}");
+
+    let out = run(&["sync", "--once", "--incremental", "--config", config.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(line.contains("incremental sync") && line.contains("0 discovered, 0 modified"), "{line}");
+    assert!(!line.contains(token) && !stderr(&out).contains(token), "the token never appears");
+
+    let out = run(&["sync", "--once", "--org", "nope", "--config", config.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no org named \"nope\""), "{}", stderr(&out));
+}

@@ -5,7 +5,7 @@
 
 use okta_normalizer_core::{Engine, InputFormat};
 use okta_normalizer_tests::{
-    batch, config, flatten_core, flatten_wit, golden_inputs, runtime, shapes, wit_batch, wit_config,
+    Flat, batch, config, flatten_core, flatten_wit, golden_inputs, runtime, shapes, wit_batch, wit_config,
 };
 
 fn assert_same(label: &str, cfg: &okta_normalizer_core::Config, input: &[u8], format: InputFormat) {
@@ -85,4 +85,82 @@ fn the_component_imports_only_std_shims() {
         );
     }
     assert!(!imports.iter().any(|n| n.starts_with("okta:")), "the okta:normalizer world imports nothing");
+}
+
+/// The acme directory fixture as a full load, in the core's and the WIT's types.
+fn directory_updates() -> (okta_normalizer_core::DirectoryUpdate, okta_normalizer_host::guest::DirectoryUpdate) {
+    use okta_normalizer_core as core;
+    use okta_normalizer_host::guest as wit;
+    let text = std::fs::read_to_string(okta_normalizer_tests::cases("directory").join("acme.json")).expect("fixture");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let mut update = core::directory::snapshot(&value, 1_790_000_000_000).expect("a valid snapshot");
+    update.reset = false; // into an empty engine: the same load, with entity documents
+    let kind = |k: core::DirectoryKind| match k {
+        core::DirectoryKind::User => wit::DirectoryKind::User,
+        core::DirectoryKind::Group => wit::DirectoryKind::Group,
+        core::DirectoryKind::Device => wit::DirectoryKind::Device,
+        core::DirectoryKind::UserSchema => wit::DirectoryKind::UserSchema,
+    };
+    let wit = wit::DirectoryUpdate {
+        reset: update.reset,
+        objects: update
+            .objects
+            .iter()
+            .map(|o| wit::DirectoryObject {
+                kind: kind(o.kind),
+                id: o.id.clone(),
+                change: wit::DirectoryChange::Discovered,
+                json: o.json.clone(),
+            })
+            .collect(),
+        memberships: update
+            .memberships
+            .iter()
+            .map(|m| wit::GroupMembers { group_id: m.group_id.clone(), user_ids: m.user_ids.clone() })
+            .collect(),
+        observed_ms: update.observed_ms,
+    };
+    (update, wit)
+}
+
+#[test]
+fn enrichment_and_entities_are_byte_identical() {
+    let mut cfg = config();
+    cfg.detection.builtin_rules = true;
+    let custom =
+        vec![("clearance".to_owned(), "clearance".to_owned()), ("costCenter".to_owned(), "cost_center".to_owned())];
+    let enrichment =
+        okta_normalizer_core::EnrichmentConfig { profile_fields: Vec::new(), custom_attributes: custom.clone() };
+    let mut native = Engine::new(cfg.clone()).expect("valid config");
+    native.set_enrichment(enrichment).expect("valid enrichment");
+    let mut wcfg = wit_config(&cfg);
+    wcfg.enrichment.custom_attributes = custom;
+    let mut component = runtime().instantiate(&wcfg).expect("no trap").expect("valid config");
+
+    let (core_update, wit_update) = directory_updates();
+    let n = native.update_directory(core_update);
+    let w = component.update_directory(&wit_update).expect("no trap");
+    assert_eq!((n.users, n.groups, n.devices), (w.users, w.groups, w.devices));
+    assert_eq!((n.users, n.groups, n.devices), (8, 4, 2));
+    let n_problems: Vec<_> = n.problems.iter().map(|p| (p.code.to_owned(), p.message.clone())).collect();
+    let w_problems: Vec<_> = w.problems.iter().map(|p| (p.code.clone(), p.message.clone())).collect();
+    assert_eq!(n_problems, w_problems);
+    assert_eq!(n_problems.len(), 1, "costCenter is not in the fixture's schema: {n_problems:?}");
+    let n_docs: Vec<_> = n.entities.iter().map(|e| (e.id.clone(), e.document.clone())).collect();
+    let w_docs: Vec<_> = w.entities.iter().map(|e| (e.id.clone(), e.document.clone())).collect();
+    assert_eq!(n_docs.len(), 10);
+    assert_eq!(n_docs, w_docs);
+
+    let mut enriched = 0;
+    for (name, input) in golden_inputs() {
+        let a = native.normalize(&input, &batch(InputFormat::Auto)).expect("a batch");
+        let b = component.normalize(&input, &wit_batch(InputFormat::Auto)).expect("no trap").expect("a batch");
+        let (a, b) = (flatten_core(&a), flatten_wit(&b));
+        assert_eq!(a, b, "{name}: native and component outputs differ with a directory loaded");
+        enriched += a
+            .iter()
+            .filter(|f| matches!(f, Flat::Normalized { document, .. } if document.contains("\"okta\":{") && document.contains("\"enrichment\":{")))
+            .count();
+    }
+    assert!(enriched > 20, "most golden events have a User actor and are enriched ({enriched})");
 }

@@ -6,6 +6,8 @@
 //! - `properties`: no panics on arbitrary bytes or JSON; normalization is total and deterministic.
 //! - `catalog`: every event type in Okta's catalog is categorized from the table.
 //! - `detect`: the built-in pack finds the simulator's attacks through `poll`, across restarts.
+//! - `sync`: the directory sync against the simulator: equality after full and incremental syncs,
+//!   membership refetches, budget sharing with the poller, a 10k-user org.
 //! - `sigma_oracle`: rsigma (pinned, tests only) agrees with our evaluator on the pack's single-event rules.
 
 mod catalog;
@@ -21,3 +23,4 @@ mod serve;
 mod sigma_oracle;
 mod sim;
 mod sim_push;
+mod sync;

@@ -4,8 +4,13 @@ use okta_normalizer_core as core;
 
 use crate::exports::okta::normalizer::normalizer as wit;
 
-pub(crate) fn config(c: wit::Config) -> core::Config {
-    core::Config {
+/// The engine config, and the enrichment config the core takes separately.
+pub(crate) fn config(c: wit::Config) -> (core::Config, core::EnrichmentConfig) {
+    let enrichment = core::EnrichmentConfig {
+        profile_fields: c.enrichment.profile_fields,
+        custom_attributes: c.enrichment.custom_attributes,
+    };
+    let config = core::Config {
         tenant_id: c.tenant_id,
         tenant_domain: c.tenant_domain,
         output: core::OutputOptions {
@@ -18,7 +23,8 @@ pub(crate) fn config(c: wit::Config) -> core::Config {
             placeholders: c.detection.placeholders.into_iter().map(|p| (p.name, p.values)).collect(),
             reorder_tolerance_ms: c.detection.reorder_tolerance_ms,
         },
-    }
+    };
+    (config, enrichment)
 }
 
 pub(crate) fn rule_source_in(s: wit::RuleSource) -> core::RuleSource {
@@ -152,4 +158,90 @@ fn outcome(o: core::Outcome) -> wit::Outcome {
 
 fn diagnostic(d: core::Diagnostic) -> wit::Diagnostic {
     wit::Diagnostic { code: d.code.to_owned(), path: d.path, message: d.message }
+}
+
+fn kind_in(k: wit::DirectoryKind) -> core::DirectoryKind {
+    match k {
+        wit::DirectoryKind::User => core::DirectoryKind::User,
+        wit::DirectoryKind::Group => core::DirectoryKind::Group,
+        wit::DirectoryKind::Device => core::DirectoryKind::Device,
+        wit::DirectoryKind::UserSchema => core::DirectoryKind::UserSchema,
+    }
+}
+
+fn kind_out(k: core::DirectoryKind) -> wit::DirectoryKind {
+    match k {
+        core::DirectoryKind::User => wit::DirectoryKind::User,
+        core::DirectoryKind::Group => wit::DirectoryKind::Group,
+        core::DirectoryKind::Device => wit::DirectoryKind::Device,
+        core::DirectoryKind::UserSchema => wit::DirectoryKind::UserSchema,
+    }
+}
+
+fn change_in(c: wit::DirectoryChange) -> core::DirectoryChange {
+    match c {
+        wit::DirectoryChange::Discovered => core::DirectoryChange::Discovered,
+        wit::DirectoryChange::Modified => core::DirectoryChange::Modified,
+        wit::DirectoryChange::Deprovisioned => core::DirectoryChange::Deprovisioned,
+        wit::DirectoryChange::Deleted => core::DirectoryChange::Deleted,
+    }
+}
+
+fn change_out(c: core::DirectoryChange) -> wit::DirectoryChange {
+    match c {
+        core::DirectoryChange::Discovered => wit::DirectoryChange::Discovered,
+        core::DirectoryChange::Modified => wit::DirectoryChange::Modified,
+        core::DirectoryChange::Deprovisioned => wit::DirectoryChange::Deprovisioned,
+        core::DirectoryChange::Deleted => wit::DirectoryChange::Deleted,
+    }
+}
+
+pub(crate) fn directory_update(u: wit::DirectoryUpdate) -> core::DirectoryUpdate {
+    core::DirectoryUpdate {
+        reset: u.reset,
+        objects: u
+            .objects
+            .into_iter()
+            .map(|o| core::DirectoryObject {
+                kind: kind_in(o.kind),
+                id: o.id,
+                change: change_in(o.change),
+                json: o.json,
+            })
+            .collect(),
+        memberships: u
+            .memberships
+            .into_iter()
+            .map(|m| core::GroupMembers { group_id: m.group_id, user_ids: m.user_ids })
+            .collect(),
+        observed_ms: u.observed_ms,
+    }
+}
+
+pub(crate) fn directory_result(r: core::DirectoryResult) -> wit::DirectoryResult {
+    wit::DirectoryResult {
+        entities: r
+            .entities
+            .into_iter()
+            .map(|e| wit::Entity {
+                kind: kind_out(e.kind),
+                id: e.id,
+                change: change_out(e.change),
+                document: e.document,
+            })
+            .collect(),
+        problems: r
+            .problems
+            .into_iter()
+            .map(|p| wit::DirectoryProblem {
+                kind: kind_out(p.kind),
+                id: p.id,
+                code: p.code.to_owned(),
+                message: p.message,
+            })
+            .collect(),
+        users: r.users,
+        groups: r.groups,
+        devices: r.devices,
+    }
 }

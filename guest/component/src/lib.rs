@@ -52,9 +52,10 @@ impl Guest for Component {
 
 impl GuestEngine for Engine {
     fn create(config: types::Config) -> Result<exports::okta::normalizer::normalizer::Engine, types::ConfigError> {
-        okta_normalizer_core::Engine::new(convert::config(config))
-            .map(|engine| exports::okta::normalizer::normalizer::Engine::new(Engine(RefCell::new(engine))))
-            .map_err(convert::config_error)
+        let (config, enrichment) = convert::config(config);
+        let mut engine = okta_normalizer_core::Engine::new(config).map_err(convert::config_error)?;
+        engine.set_enrichment(enrichment).map_err(convert::config_error)?;
+        Ok(exports::okta::normalizer::normalizer::Engine::new(Engine(RefCell::new(engine))))
     }
 
     fn normalize(&self, input: Vec<u8>, options: types::BatchOptions) -> Result<types::BatchResult, types::BatchError> {
@@ -79,6 +80,10 @@ impl GuestEngine for Engine {
 
     fn rules(&self) -> Vec<types::RuleInfo> {
         self.0.borrow().rules().into_iter().map(convert::rule_info).collect()
+    }
+
+    fn update_directory(&self, update: types::DirectoryUpdate) -> types::DirectoryResult {
+        convert::directory_result(self.0.borrow_mut().update_directory(convert::directory_update(update)))
     }
 }
 

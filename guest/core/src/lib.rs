@@ -20,12 +20,17 @@
 pub mod decode;
 pub mod detect;
 pub mod diag;
+pub mod directory;
 pub mod normalize;
 
 pub use detect::explain::{MatchedField, RuleMatch};
 pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;
 pub use normalize::provenance::{FieldSource, Origin};
+pub use directory::{
+    DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
+    EnrichmentConfig, Entity, GroupMembers,
+};
 
 use std::sync::Arc;
 
@@ -181,6 +186,10 @@ pub struct Engine {
     user_agents: user_agent::Cache,
     /// `None` when no rules are loaded: normalization then does no detection work at all.
     detection: Option<Detection>,
+    /// What enrichment copies from the directory.
+    enrichment: EnrichmentConfig,
+    /// The org's directory; empty until the host loads one.
+    directory: directory::Directory,
 }
 
 /// The compiled rules and the state they keep.
@@ -239,7 +248,14 @@ impl Engine {
 
     fn build(config: Config, rules: Option<Arc<RuleSet>>) -> Engine {
         let detection = rules.filter(|r| !r.is_empty()).map(|rules| Detection { rules, detector: Detector::default() });
-        Engine { config, table: Table::builtin(), user_agents: user_agent::Cache::default(), detection }
+        Engine {
+            config,
+            table: Table::builtin(),
+            user_agents: user_agent::Cache::default(),
+            detection,
+            enrichment: EnrichmentConfig::default(),
+            directory: directory::Directory::default(),
+        }
     }
 
     /// In-rule tests: rule `r` of the engine's set alerts on its own.
@@ -280,7 +296,12 @@ impl Engine {
             return Ok(result);
         }
         let decoded = decode::decode(input, options.format)?;
-        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
+        let ctx = Context {
+            config: &self.config,
+            ingested: options.ingested.as_deref(),
+            table: self.table,
+            directory: directory::Enricher::new(&self.directory, &self.enrichment),
+        };
         let mut outcomes = Vec::with_capacity(decoded.items.len());
         let mut alerts = Vec::new();
         for (index, item) in decoded.items.iter().enumerate() {
@@ -324,7 +345,12 @@ impl Engine {
         let events: Vec<&LogEvent<'_>> = events.iter().map(Field::value).collect::<Option<_>>()?;
         let line = 1 + u32::try_from(text[..text.len() - text.trim_start().len()].matches('\n').count()).ok()?;
         let size = body.len() / events.len().max(1);
-        let ctx = Context { config: &self.config, ingested: options.ingested.as_deref(), table: self.table };
+        let ctx = Context {
+            config: &self.config,
+            ingested: options.ingested.as_deref(),
+            table: self.table,
+            directory: directory::Enricher::new(&self.directory, &self.enrichment),
+        };
         let mut alerts = Vec::new();
         // Each event's own text, split out only when some event could match a rule.
         let mut raws: Option<Vec<&serde_json::value::RawValue>> = None;
@@ -379,6 +405,24 @@ impl Engine {
         self.detection.as_ref().map(|d| d.rules.infos()).unwrap_or_default()
     }
 
+    /// Sets which directory fields enrich events (the WIT `config.enrichment`; kept apart from
+    /// [`Config`] so the detection-only constructors stay as they are).
+    pub fn set_enrichment(&mut self, enrichment: EnrichmentConfig) -> Result<(), ConfigError> {
+        directory::check_enrichment(&enrichment).map_err(|message| ConfigError {
+            field: "enrichment",
+            message,
+            rule_errors: Vec::new(),
+        })?;
+        self.enrichment = enrichment;
+        Ok(())
+    }
+
+    /// Loads or updates the directory events are enriched with. Returns the entity documents for
+    /// every user and device that changed, in a deterministic order (none for a reset), and the
+    /// objects it skipped.
+    pub fn update_directory(&mut self, update: DirectoryUpdate) -> DirectoryResult {
+        self.directory.apply(update, &self.config, &self.enrichment)
+    }
     /// What a reader of one event's output wants to know: where each ECS field came from, and
     /// which detection rules the event matches and on which values. `input` and `result` are a
     /// batch and what [`Engine::normalize`] returned for it; `index` is the event's position.

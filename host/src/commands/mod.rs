@@ -6,6 +6,7 @@ pub mod poll;
 mod rules;
 pub mod serve;
 mod sim;
+pub mod sync;
 mod web;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Component(args) => component::run(&args, &cli.runtime),
         Command::Poll(args) => poll::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Serve(args) => serve::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
+        Command::Sync(args) => sync::run(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Sim(args) => sim::run_sim(&args),
         Command::Demo(args) => sim::run_demo(&args, &Runtime::new(&runtime_options(&cli.runtime))?),
         Command::Web(args) => web::run(&args),

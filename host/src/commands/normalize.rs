@@ -23,6 +23,7 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         tenant_domain: args.tenant_domain.clone(),
         output: OutputOptions { preserve_original: args.preserve_original, redact_secrets: !args.keep_secrets },
         detection,
+        enrichment: crate::guest::EnrichmentConfig::defaults(),
     };
     let mut normalizer = match runtime.instantiate(&config)? {
         Ok(n) => n,

@@ -10,9 +10,11 @@ use anyhow::{Result, bail};
 use tokio::sync::watch;
 
 use crate::cli::PollArgs;
+use crate::commands::sync::start;
 use crate::config::Config;
 use crate::guest::Runtime;
 use crate::pipeline::OrgPipeline;
+use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::okta_api::{OrgPoller, Stats};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -60,6 +62,7 @@ pub async fn poll(
         tracing::info!(address = %bound, "Serving Prometheus metrics at /metrics.");
     }
     let mut tasks = Vec::new();
+    let mut directory_tasks = Vec::new();
     let mut all_stats = Vec::new();
     for org in config.orgs {
         let name = org.name.clone();
@@ -69,7 +72,14 @@ pub async fn poll(
         let pipeline = OrgPipeline::build(&org, runtime, &detection, store.clone(), metrics.clone())?;
         let stats = pipeline.stats_handle();
         let pipeline = Arc::new(tokio::sync::Mutex::new(pipeline));
-        let mut poller = OrgPoller::new(org, pipeline, store.clone(), stats.clone(), metrics.clone())?;
+        let gate = OrgGate::new(1);
+        let mut poller = OrgPoller::new(org, pipeline.clone(), store.clone(), stats.clone(), metrics.clone())?
+            .with_gate(gate.clone());
+        if poller.org().directory.enabled {
+            let (auth, org) = (poller.auth(), poller.org());
+            let task = start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), once)?;
+            directory_tasks.push((name.clone(), task));
+        }
         let stop = stop.clone();
         all_stats.push((name.clone(), stats.clone()));
         tasks.push((name, stats, tokio::spawn(async move { poller.run(stop, once).await })));
@@ -85,8 +95,21 @@ pub async fn poll(
         };
         results.push((name, result));
     }
+    finish_directory(directory_tasks).await;
     status.abort();
     Ok(results)
+}
+
+/// Waits for the directory tasks; a failed one is reported, and does not fail its org's poll.
+pub(crate) async fn finish_directory(tasks: Vec<(String, tokio::task::JoinHandle<Result<()>>)>) {
+    for (name, task) in tasks {
+        let error = match task.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(join) => join.to_string(),
+        };
+        tracing::error!(org = %name, error = %error, "The directory sync stopped.");
+    }
 }
 
 /// Progress: in a terminal, a live line per org (indicatif); otherwise a status log line per org
@@ -113,8 +136,16 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
         for (i, (name, stats)) in orgs.iter().enumerate() {
             let s = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(bar) = lines.get(i) {
+                let directory = if s.directory_users + s.directory_groups + s.directory_devices > 0 {
+                    format!(
+                        "; directory {} users, {} groups, {} devices, {} entities written",
+                        s.directory_users, s.directory_groups, s.directory_devices, s.entities_written
+                    )
+                } else {
+                    String::new()
+                };
                 bar.set_message(format!(
-                    "{} events written, {} alerts, {} duplicates dropped, {} pages, lag {} s{}",
+                    "{} events written, {} alerts, {} duplicates dropped, {} pages, lag {} s{}{directory}",
                     s.written,
                     s.alerts,
                     s.duplicates,
@@ -135,6 +166,10 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
                     rate_limited = s.rate_limited,
                     lag_secs = s.lag_ms / 1000,
                     caught_up = s.caught_up,
+                    directory_users = s.directory_users,
+                    directory_groups = s.directory_groups,
+                    directory_devices = s.directory_devices,
+                    entities_written = s.entities_written,
                     "Status."
                 );
             }
@@ -145,12 +180,14 @@ pub async fn status_lines(orgs: OrgStats, every: Duration, mut stop: watch::Rece
     }
 }
 
-/// The text of a config that polls the simulator at `base_url` into `dir` (used by `demo`).
+/// The text of a config that polls the simulator at `base_url` into `dir` and syncs its directory
+/// (used by `demo`).
 pub fn demo_config(base_url: &str, token_file: &std::path::Path, dir: &std::path::Path, interval_secs: u64) -> String {
     let store: PathBuf = dir.join("okta-normalizer.db");
     format!(
         "[store]\npath = {store:?}\n\n[[org]]\nname = \"sim\"\nurl = {base_url:?}\ntenant = \"sim.okta.example.com\"\n\
          interval_secs = {interval_secs}\ninitial_lookback_hours = 24\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
+         [org.directory]\nenabled = true\n\n[org.enrichment]\ncustom_attributes = {{ badgeId = \"badge_id\" }}\n\n\
          [[org.sinks]]\ntype = \"file\"\ndir = {events:?}\n",
         events = dir.join("events"),
     )

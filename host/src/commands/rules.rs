@@ -26,6 +26,7 @@ fn list(args: &RulesListArgs, runtime: &Runtime) -> Result<ExitCode> {
         tenant_domain: None,
         output: OutputOptions { preserve_original: false, redact_secrets: true },
         detection,
+        enrichment: crate::guest::EnrichmentConfig::defaults(),
     };
     let mut engine = runtime.instantiate(&config)?.map_err(|e| refused("rules list", &e))?;
     let rules = engine.rules()?;

@@ -17,10 +17,12 @@ use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
 use crate::commands::poll::{OrgResult, OrgStats, status_lines};
+use crate::commands::sync::start;
 use crate::config::Config;
 use crate::guest::Runtime;
 use crate::pipeline::OrgPipeline;
 use crate::sources::okta_api::OrgPoller;
+use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::push::{Receiver, drain, router};
 use crate::store::{Spooler, Store};
 use crate::telemetry::Metrics;
@@ -116,7 +118,14 @@ pub async fn serve(
             tasks.push((name.clone(), "sqs", task));
         }
         if org.auth.is_some() {
-            let mut poller = OrgPoller::new(org, pipeline, store.clone(), stats, metrics.clone())?;
+            let gate = OrgGate::new(1);
+            let mut poller =
+                OrgPoller::new(org, pipeline.clone(), store.clone(), stats, metrics.clone())?.with_gate(gate.clone());
+            if poller.org().directory.enabled {
+                let (auth, org) = (poller.auth(), poller.org());
+                let task = start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), false)?;
+                tasks.push((name.clone(), "directory", task));
+            }
             let stop = stop.clone();
             tasks.push((name, "poll", tokio::spawn(async move { poller.run(stop, false).await })));
         } else {

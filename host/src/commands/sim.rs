@@ -13,7 +13,9 @@ use crate::cli::{DemoArgs, SimArgs};
 use crate::config::Config;
 use crate::guest::Runtime;
 use crate::sim::generator::{ALL_SCENARIOS, Generator};
-use crate::sim::{DEFAULT_TOKEN, HookTarget, PushChaos, SimConfig, SimHandle, Simulator, StreamTarget, verify_hook};
+use crate::sim::{
+    DEFAULT_TOKEN, Directory, HookTarget, PushChaos, SimConfig, SimHandle, Simulator, StreamTarget, verify_hook,
+};
 use crate::time::now_ms;
 
 pub(super) fn run_sim(args: &SimArgs) -> Result<ExitCode> {
@@ -21,14 +23,21 @@ pub(super) fn run_sim(args: &SimArgs) -> Result<ExitCode> {
     rt.block_on(async {
         let sim = start(args.listen, args.org_type.into(), &args.token).await?;
         let mut generator = Generator::new(args.seed, "sim.okta.example.com");
+        sim.set_directory(Directory::generate(
+            args.seed,
+            &generator.people(),
+            &generator.groups(),
+            args.directory_users,
+        ));
         let history = seed_history(&sim, &mut generator, args.history_hours, args.history_events);
         eprintln!(
-            "okta-normalizer: Okta simulator on {} ({} events in the last {} h, {} attack scenarios); \
-             API token: {} (not a secret). Ctrl-C stops it.",
+            "okta-normalizer: Okta simulator on {} ({} events in the last {} h, {} attack scenarios; {} directory \
+             users); API token: {} (not a secret). Ctrl-C stops it.",
             sim.base_url(),
             history,
             args.history_hours,
             ALL_SCENARIOS.len(),
+            args.directory_users,
             args.token
         );
         tokio::select! {
@@ -44,6 +53,7 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
     rt.block_on(async {
         let sim = start("127.0.0.1:0".parse()?, crate::sim::OrgType::Workforce, DEFAULT_TOKEN).await?;
         let mut generator = Generator::new(7, "sim.okta.example.com");
+        sim.set_directory(Directory::generate(7, &generator.people(), &generator.groups(), 200));
         let history = seed_history(&sim, &mut generator, 24, args.history_events);
         let dir = &args.dir;
         let _ = std::fs::remove_dir_all(dir);
@@ -70,7 +80,7 @@ pub(super) fn run_demo(args: &DemoArgs, runtime: &Runtime) -> Result<ExitCode> {
         let live = tokio::spawn({
             let sim = sim.clone();
             async move {
-                let mut generator = Generator::new(8, "sim.okta.example.com");
+                // The same org (its actors are the directory's users), continuing its random stream.
                 live_activity(&sim, &mut generator, 120).await;
             }
         });

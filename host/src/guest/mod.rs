@@ -15,8 +15,9 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimi
 
 pub use bindings::exports::okta::normalizer::normalizer::{
     Alert, AlertKind, BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, DetectionConfig,
-    Diagnostic, EventError, InputFormat, LocatedOutcome, Normalized, Outcome, OutputOptions, Placeholder, RuleError,
-    RuleInfo, RuleSource, TestResult,
+    Diagnostic, DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
+    EnrichmentConfig, Entity, EventError, GroupMembers, InputFormat, LocatedOutcome, Normalized, Outcome,
+    OutputOptions, Placeholder, RuleError, RuleInfo, RuleSource, TestResult,
 };
 use bindings::{OktaNormalizer, OktaNormalizerPre};
 
@@ -88,7 +89,7 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component does not export okta:normalizer@0.2.0; is it from another version?")?;
+            .context("the component does not export okta:normalizer@0.3.0; is it from another version?")?;
         Ok(Runtime { engine, component, pre })
     }
 
@@ -203,6 +204,13 @@ impl Normalizer {
         let engine = self.bindings.okta_normalizer_normalizer().engine();
         trapped(engine.call_rules(&mut self.store, self.engine), "listing its rules")
     }
+
+    /// Loads or updates the directory the engine enriches events with; returns the entity
+    /// documents of the users and devices that changed, and the objects the guest skipped.
+    pub fn update_directory(&mut self, update: &DirectoryUpdate) -> Result<DirectoryResult> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_update_directory(&mut self.store, self.engine, update), "updating its directory")
+    }
 }
 
 /// Rust's std seeds `HashMap`s from `wasi:random/insecure-seed` (the user-agent parser builds one
@@ -218,4 +226,11 @@ fn define_hash_seed(linker: &mut Linker<Limits>) -> Result<()> {
 
 fn warn(message: &str) {
     eprintln!("okta-normalizer: warning: {message}");
+}
+
+impl EnrichmentConfig {
+    /// The defaults: the standard profile fields and no custom attributes.
+    pub fn defaults() -> EnrichmentConfig {
+        EnrichmentConfig { profile_fields: Vec::new(), custom_attributes: Vec::new() }
+    }
 }

@@ -93,6 +93,68 @@ impl Generator {
     }
 }
 
+/// A person of the generated org, for the directory simulator, so that the users and devices in log
+/// events are directory users and devices.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub login: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub city: &'static str,
+    pub country: &'static str,
+    /// One of the org's admins (the privilege-grant scenario's actors).
+    pub admin: bool,
+    /// The user's usual device, when the events carry one.
+    pub device: Option<PersonDevice>,
+}
+
+/// A person's device as the log events show it.
+#[derive(Debug, Clone)]
+pub struct PersonDevice {
+    pub id: String,
+    pub name: String,
+    /// `MACOS`, `WINDOWS`, `IOS`.
+    pub platform: String,
+    pub os_version: String,
+    pub managed: bool,
+    pub screen_lock: String,
+}
+
+impl Generator {
+    /// The org's people (its users, then the provisioning service account), in a fixed order.
+    pub fn people(&self) -> Vec<Person> {
+        let org = &self.org;
+        let person = |i: Option<usize>, u: &User| {
+            let (first, last) = u.name.split_once(' ').unwrap_or((u.name.as_str(), ""));
+            let text = |k: &str| u.device[k].as_str().unwrap_or_default().to_owned();
+            Person {
+                id: u.id.clone(),
+                login: u.login.clone(),
+                first_name: first.to_owned(),
+                last_name: last.to_owned(),
+                city: u.home.place.city,
+                country: u.home.place.country,
+                admin: i.is_some_and(|i| org.admins.contains(&i)),
+                device: u.device.is_object().then(|| PersonDevice {
+                    id: text("id"),
+                    name: text("name"),
+                    platform: text("os_platform"),
+                    os_version: text("os_version"),
+                    managed: u.device["managed"].as_bool().unwrap_or(false),
+                    screen_lock: text("screen_lock_type"),
+                }),
+            }
+        };
+        org.users.iter().enumerate().map(|(i, u)| person(Some(i), u)).chain([person(None, &org.provisioner)]).collect()
+    }
+
+    /// The org's groups: (id, name), "Everyone" first.
+    pub fn groups(&self) -> Vec<(String, &'static str)> {
+        self.org.groups.iter().cloned().zip(GROUPS).collect()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Reference data: places, networks, user agents, names.
 

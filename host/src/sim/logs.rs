@@ -238,7 +238,7 @@ fn date(value: &str, name: &str) -> Result<i64, (&'static str, String)> {
     parse_ms(value).ok_or(("E0000001", format!("Api validation failed: {name} is not a valid date: {value}")))
 }
 
-fn too_many(snapshot: Snapshot) -> Response {
+pub(super) fn too_many(snapshot: Snapshot) -> Response {
     okta_error(
         StatusCode::TOO_MANY_REQUESTS,
         "E0000047",
@@ -248,7 +248,7 @@ fn too_many(snapshot: Snapshot) -> Response {
 }
 
 /// The headers every response carries. hyper adds `Date`.
-fn rate_headers(snap: Snapshot) -> HeaderMap {
+pub(super) fn rate_headers(snap: Snapshot) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("x-rate-limit-limit", HeaderValue::from(snap.limit));
     h.insert("x-rate-limit-remaining", HeaderValue::from(snap.remaining));
@@ -259,14 +259,14 @@ fn rate_headers(snap: Snapshot) -> HeaderMap {
 }
 
 /// Okta sends one `link:` header line per relation.
-fn append_link(h: &mut HeaderMap, value: &str) {
+pub(super) fn append_link(h: &mut HeaderMap, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.append("link", v);
     }
 }
 
 /// Percent-encodes a query value (what Okta's links contain is URL-safe).
-fn encode(v: &str) -> String {
+pub(super) fn encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

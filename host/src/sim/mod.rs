@@ -15,6 +15,7 @@
 //! it to an event hook or a Log Stream (EventBridge), with the same retries, failures and chaos
 //! (`push.rs`).
 
+pub mod directory;
 pub mod generator;
 mod logs;
 mod oauth;
@@ -32,9 +33,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use directory::{Directory, DirectoryCalls, DirectorySnapshot};
 pub use oauth::{OAuthClient, OAuthConfig, OAuthCounts, OinClient};
 pub use push::{HookTarget, PushChaos, PushHandle, PushStats, StreamTarget, verify_hook};
-pub use ratelimit::OrgType;
+pub use ratelimit::{DirectoryBucket, OrgType};
 
 /// How an SSWS token behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,9 @@ pub struct SimConfig {
     pub chaos: Chaos,
     /// OAuth apps, OIN integrations and token rules (`oauth.rs`).
     pub oauth: OAuthConfig,
+    /// Overrides the per-minute limit of every directory bucket (before the principal's share);
+    /// by default each bucket has the org type's limit (okta-api.md §2.2).
+    pub directory_per_minute: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -89,6 +94,7 @@ impl Default for SimConfig {
             window: Duration::from_secs(60),
             chaos: Chaos::default(),
             oauth: OAuthConfig::default(),
+            directory_per_minute: None,
         }
     }
 }
@@ -122,6 +128,10 @@ struct State {
     /// The last event of the last non-empty page, for `duplicate_across_pages`.
     last_served: Option<String>,
     oauth: oauth::OAuthState,
+    /// The org's users, groups, devices and schema (`directory.rs`).
+    directory: Directory,
+    directory_limits: std::collections::BTreeMap<DirectoryBucket, ratelimit::Limits>,
+    directory_calls: DirectoryCalls,
 }
 
 /// A running simulator.
@@ -152,10 +162,18 @@ impl Simulator {
             rejected_429: 0,
             last_served: None,
             oauth: oauth::OAuthState::new(),
+            directory: Directory::new(0),
+            directory_limits: std::collections::BTreeMap::new(),
+            directory_calls: DirectoryCalls::default(),
         }));
         let app = Router::new()
             .route("/api/v1/logs", axum::routing::get(logs::get_logs))
             .route("/oauth2/v1/token", axum::routing::post(oauth::token))
+            .route("/api/v1/users", axum::routing::get(directory::get_users))
+            .route("/api/v1/groups", axum::routing::get(directory::get_groups))
+            .route("/api/v1/groups/{id}/users", axum::routing::get(directory::get_group_users))
+            .route("/api/v1/devices", axum::routing::get(directory::get_devices))
+            .route("/api/v1/meta/schemas/user/{id}", axum::routing::get(directory::get_schema))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("while binding {addr}"))?;
@@ -168,6 +186,7 @@ impl Simulator {
                 })
                 .await;
         });
+        lock(&state).directory.set_base(&format!("http://{addr}"));
         Ok(SimHandle { addr, state, shutdown: Some(tx), hub: push::Hub::new() })
     }
 }
@@ -210,6 +229,41 @@ impl SimHandle {
     pub fn window_usage(&self) -> (Vec<u32>, u32) {
         let state = lock(&self.state);
         (state.limits.history.clone(), state.limits.limit)
+    }
+
+    /// Replaces the org's directory (users, groups, devices, schema).
+    pub fn set_directory(&self, mut directory: Directory) {
+        directory.set_base(&self.base_url());
+        lock(&self.state).directory = directory;
+    }
+
+    /// Reads or changes the directory while the simulator runs; changes are stamped with now.
+    pub fn directory<R>(&self, f: impl FnOnce(&mut Directory) -> R) -> R {
+        let mut state = lock(&self.state);
+        state.directory.set_now(now_ms());
+        f(&mut state.directory)
+    }
+
+    /// The directory as the API serves it.
+    pub fn directory_snapshot(&self) -> DirectorySnapshot {
+        lock(&self.state).directory.snapshot()
+    }
+
+    /// Directory calls so far, per endpoint (`users`, `groups`, `group_users`, `devices`,
+    /// `schema`), and how many were answered 429.
+    pub fn directory_calls(&self) -> DirectoryCalls {
+        lock(&self.state).directory_calls.clone()
+    }
+
+    /// Starts counting directory calls from zero.
+    pub fn reset_directory_calls(&self) {
+        lock(&self.state).directory_calls = DirectoryCalls::default();
+    }
+
+    /// Requests spent in each completed window of a directory bucket, and its limit.
+    pub fn directory_window_usage(&self, bucket: DirectoryBucket) -> (Vec<u32>, u32) {
+        let state = lock(&self.state);
+        state.directory_limits.get(&bucket).map(|l| (l.history.clone(), l.limit)).unwrap_or_default()
     }
 
     /// How many events the org holds.

@@ -495,7 +495,8 @@ fn host(headers: &HeaderMap) -> &str {
     headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost")
 }
 
-/// Checks the credentials of a resource call (`method` on `path`, which needs `okta.logs.read`).
+/// Checks the credentials of a resource call (`method` on `path`, which needs the scope of its API:
+/// `okta.logs.read`, `okta.users.read`, `okta.groups.read`, `okta.devices.read` or `okta.schemas.read`).
 /// `base` holds the headers every response carries (rate limits, request id). Returns the
 /// rejection, if any.
 pub(super) fn check_resource(
@@ -579,7 +580,8 @@ pub(super) fn check_resource(
         s.oauth.counts.resource_rejections += 1;
         return Some(challenge.reject(status, error, &description, base));
     }
-    if !scopes.iter().any(|sc| sc == "okta.logs.read") {
+    let needed = required_scope(path);
+    if !scopes.iter().any(|sc| sc == needed) {
         s.oauth.counts.resource_rejections += 1;
         return Some(challenge.reject(
             StatusCode::FORBIDDEN,
@@ -593,6 +595,21 @@ pub(super) fn check_resource(
         s.oauth.counts.dpop_resource_calls += 1;
     }
     None
+}
+
+/// The OAuth scope a resource path needs (okta-api.md §6): the System Log, or a directory API.
+fn required_scope(path: &str) -> &'static str {
+    if path.starts_with("/api/v1/users") {
+        "okta.users.read"
+    } else if path.starts_with("/api/v1/groups") {
+        "okta.groups.read"
+    } else if path.starts_with("/api/v1/devices") {
+        "okta.devices.read"
+    } else if path.starts_with("/api/v1/meta/schemas") {
+        "okta.schemas.read"
+    } else {
+        "okta.logs.read"
+    }
 }
 
 /// Builds `WWW-Authenticate` the way Okta's resource servers do.

@@ -24,9 +24,41 @@ impl OrgType {
             OrgType::Workforce => 120,
         }
     }
+
+    /// The per-minute limit of a directory bucket (okta-api.md §2.2).
+    pub fn directory_per_minute(self, bucket: DirectoryBucket) -> u32 {
+        match (self, bucket) {
+            (OrgType::IntegratorFree, _) => 100,
+            (OrgType::OneApp, DirectoryBucket::Devices) => 150,
+            (OrgType::OneApp, _) => 600,
+            (OrgType::Workforce, DirectoryBucket::Users) => 600,
+            (OrgType::Workforce, DirectoryBucket::Groups) => 500,
+            (OrgType::Workforce, DirectoryBucket::Devices) => 100,
+            (OrgType::Workforce, DirectoryBucket::Other) => 1200,
+        }
+    }
 }
 
-/// The logs bucket for the one principal (API token) the simulator serves.
+/// Okta's rate-limit buckets for the directory APIs: each has its own per-minute window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DirectoryBucket {
+    /// `GET /api/v1/users` (list and search).
+    Users,
+    /// `GET /api/v1/groups` (list and search).
+    Groups,
+    /// `GET /api/v1/devices`.
+    Devices,
+    /// Everything else under `/api/v1`: `/groups/{id}/users`, `/meta/schemas/user/default`.
+    Other,
+}
+
+impl DirectoryBucket {
+    pub const ALL: [DirectoryBucket; 4] =
+        [DirectoryBucket::Users, DirectoryBucket::Groups, DirectoryBucket::Devices, DirectoryBucket::Other];
+}
+
+/// One bucket (the logs one, or a directory one) for the one principal (API token) the simulator
+/// serves.
 #[derive(Debug)]
 pub(super) struct Limits {
     window_ms: i64,
@@ -48,7 +80,12 @@ pub(super) struct Snapshot {
 
 impl Limits {
     pub(super) fn new(config: &SimConfig, now_ms: i64) -> Limits {
-        let limit = ((f64::from(config.org_type.logs_per_minute()) * config.principal_share).floor() as u32).max(1);
+        Limits::per_minute(config.org_type.logs_per_minute(), config, now_ms)
+    }
+
+    /// A bucket of `per_minute` requests (before the principal's share).
+    pub(super) fn per_minute(per_minute: u32, config: &SimConfig, now_ms: i64) -> Limits {
+        let limit = ((f64::from(per_minute) * config.principal_share).floor() as u32).max(1);
         // Start the first window a random number of seconds ago, so windows are not aligned.
         let window_ms = i64::try_from(config.window.as_millis()).unwrap_or(60_000).max(100);
         let offset = fastrand::i64(window_ms / 60..window_ms * 59 / 60);

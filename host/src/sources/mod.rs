@@ -1,7 +1,9 @@
 //! Sources: where Okta events come from. `okta_api` polls the System Log API, `push` receives
 //! event hooks and EventBridge API destinations over HTTP(S), `sqs` reads Log Streaming from an
-//! SQS queue.
+//! SQS queue. `directory` syncs the org's users, groups, devices and schema (not events, but it
+//! shares the poller's credentials, budget and store).
 
+pub mod directory;
 pub mod okta_api;
 pub mod push;
 pub mod sqs;

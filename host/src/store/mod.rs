@@ -1,7 +1,7 @@
 //! The durable store: SQLite (WAL, synchronous writes) holding, per org, the polling cursor, the
 //! last `published` time, a bounded window of recently seen uuids, each sink's committed
 //! position; and, in a second file beside it (`<name>.spool.db`), the spool of pushed
-//! deliveries not yet written (`spool.rs`).
+//! deliveries not yet written (`spool.rs`); and each org's synced directory (`directory.rs`).
 //!
 //! A batch is committed in one transaction *after* the sinks made it durable, so a crash either
 //! loses nothing (the batch is fetched again, or is still in the spool, and the sinks roll back
@@ -14,8 +14,10 @@
 //! commits: a crash in between leaves them to be written again on restart, and the uuid window
 //! drops every event in them as already written.
 
+mod directory;
 mod spool;
 
+pub use directory::{DirectoryCommit, DirectoryMarks, ObjectWrite, StoredObject};
 pub use spool::{SpoolEntry, SpoolError, Spooler, spool_path};
 
 use std::collections::HashSet;
@@ -107,6 +109,8 @@ impl Store {
              );",
         )
         .with_context(|| format!("while preparing the store {}", path.display()))?;
+        conn.execute_batch(directory::SCHEMA)
+            .with_context(|| format!("while preparing the directory tables of the store {}", path.display()))?;
         let spool = spool::open(&spool_path(path))?;
         Ok(Store { conn, spool, window: i64::try_from(window).unwrap_or(i64::MAX) })
     }

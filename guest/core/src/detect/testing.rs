@@ -4,8 +4,10 @@
 //! seconds, `repeat` expanded one second apart) and fed as one NDJSON batch through a fresh engine
 //! with every loaded rule; the alerts and signals of the test's own rule are counted, and the last
 //! one's severity and title compared. Every test runs twice: as written, and with each event's
-//! top-level keys lowercased.
+//! top-level keys lowercased. A test may load a directory first (`directory:`, a snapshot as
+//! `crate::directory::snapshot` reads it), so rules over enriched fields can be tested.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -25,11 +27,13 @@ pub(crate) fn run(sources: &[RuleSource], builtin: bool) -> Result<Vec<TestResul
     let mut all = if builtin { super::builtin::sources() } else { Vec::new() };
     all.extend(sources.iter().cloned());
     let set = Arc::new(RuleSet::compile(&all, &[], true)?);
+    let directories = directories(&all);
     let mut results = Vec::new();
     for (index, rule) in set.rules.iter().enumerate() {
         for test in &rule.tests {
+            let directory = directories.get(&(rule.id.clone(), test.name.clone()));
             for lowercased in [false, true] {
-                let (passed, message) = run_one(&set, index, test, lowercased);
+                let (passed, message) = run_one(&set, index, test, directory, lowercased);
                 results.push(TestResult {
                     file: rule.file.clone(),
                     rule: rule.name.clone(),
@@ -42,6 +46,26 @@ pub(crate) fn run(sources: &[RuleSource], builtin: bool) -> Result<Vec<TestResul
         }
     }
     Ok(results)
+}
+
+/// `x-okta.tests[].directory` of every rule, by (rule id, test name). The rule parser ignores the
+/// key; it is read here from the sources (already known to compile).
+fn directories(sources: &[RuleSource]) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    for source in sources.iter().filter(|s| s.text.contains("directory:")) {
+        for doc in super::yaml::load(&source.text).unwrap_or_default() {
+            let Some(id) = doc.get("id").and_then(|n| n.scalar_text()) else { continue };
+            let Some(tests) = doc.get("x-okta").and_then(|x| x.get("tests")) else { continue };
+            for (n, test) in tests.items().into_iter().enumerate() {
+                if let Some(directory) = test.get("directory") {
+                    let name =
+                        test.get("name").and_then(|n| n.scalar_text()).unwrap_or_else(|| format!("test {}", n + 1));
+                    out.insert((id.clone(), name), directory.to_json());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The test's events as NDJSON, completed as §6 says.
@@ -82,7 +106,13 @@ fn push(out: &mut String, event: Map<String, Value>, lowercased: bool) {
 
 /// Runs one test of rule `index`. A building block (a rule only correlations read) is tested as
 /// if it alerted on its own, so its tests say whether it matches.
-fn run_one(set: &Arc<RuleSet>, index: usize, test: &TestCase, lowercased: bool) -> (bool, String) {
+fn run_one(
+    set: &Arc<RuleSet>,
+    index: usize,
+    test: &TestCase,
+    directory: Option<&Value>,
+    lowercased: bool,
+) -> (bool, String) {
     let rule = &set.rules[index];
     let config = Config {
         tenant_id: "test.okta.com".into(),
@@ -95,6 +125,17 @@ fn run_one(set: &Arc<RuleSet>, index: usize, test: &TestCase, lowercased: bool) 
         Err(e) => return (false, e.message),
     };
     engine.test_alone(index);
+    if let Some(directory) = directory {
+        let update = match crate::directory::snapshot(directory, BASE_MS) {
+            Ok(update) => update,
+            Err(message) => return (false, format!("the test's directory: {message}")),
+        };
+        let loaded = engine.update_directory(update);
+        if !loaded.problems.is_empty() {
+            let problems: Vec<String> = loaded.problems.iter().map(|p| format!("{} {}", p.code, p.message)).collect();
+            return (false, format!("the test's directory: {}", problems.join("; ")));
+        }
+    }
     let input = events(test, lowercased);
     let result = match engine.normalize(input.as_bytes(), &BatchOptions { format: InputFormat::Ndjson, ingested: None })
     {

@@ -96,6 +96,10 @@ ecs_object! {
 ecs_object! {
     pub struct Device<'a> {
         pub id: S<'a>,
+        /// From the directory (enrichment), as are the two below.
+        pub manufacturer: S<'a>,
+        pub model: Named<'a>,
+        pub serial_number: S<'a>,
     }
 }
 
@@ -150,6 +154,8 @@ ecs_object! {
     pub struct User<'a> {
         pub email: S<'a>,
         pub full_name: S<'a>,
+        /// The actor's groups, from the directory (enrichment).
+        pub group: Groups<'a>,
         pub id: S<'a>,
         pub name: S<'a>,
         pub target: UserTarget<'a>,
@@ -170,6 +176,14 @@ ecs_object! {
     pub struct Group<'a> {
         pub id: S<'a>,
         pub name: S<'a>,
+    }
+}
+
+ecs_object! {
+    /// Several groups: parallel lists, sorted by group id.
+    pub struct Groups<'a> {
+        pub id: Vec<Cow<'a, str>>,
+        pub name: Vec<Cow<'a, str>>,
     }
 }
 
@@ -201,6 +215,8 @@ ecs_object! {
         pub debug_context: DebugContext<'a>,
         pub device: Map<String, Value>,
         pub display_message: S<'a>,
+        /// What the directory added (see `directory/enrich.rs`); present only when one is loaded.
+        pub enrichment: Map<String, Value>,
         pub event_type: S<'a>,
         pub legacy_event_type: S<'a>,
         pub outcome: OktaOutcome<'a>,

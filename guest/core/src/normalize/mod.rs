@@ -36,6 +36,8 @@ pub struct Context<'c> {
     /// When the host received the batch (RFC 3339), if it said.
     pub ingested: Option<&'c str>,
     pub table: &'static Table,
+    /// The directory to enrich events with, when one is loaded.
+    pub directory: Option<crate::directory::Enricher<'c>>,
 }
 
 /// Normalizes the raw JSON text of one event.
@@ -495,6 +497,11 @@ fn build<'e>(
                 doc.okta.request.ip_chain.push(entry);
             }
         }
+    }
+
+    // What the directory knows about the actor, the User targets and the device.
+    if let Some(enricher) = &ctx.directory {
+        enricher.enrich(&mut doc);
     }
 
     // related.*: the values an analyst pivots on.

@@ -45,6 +45,44 @@ impl Snapshot {
     }
 }
 
+/// What an org's API callers share beyond the per-endpoint buckets: Okta's org-wide concurrency
+/// limit. The log poller always comes first. The directory sync takes at most
+/// `directory_concurrency` request slots (one by default), and when the poller is rate limited
+/// the directory holds off until the poller's window resets, so the directory backs off first
+/// and never takes the poller's turn.
+#[derive(Debug)]
+pub struct OrgGate {
+    held_until: std::sync::Mutex<Option<std::time::Instant>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl OrgGate {
+    pub fn new(directory_concurrency: usize) -> std::sync::Arc<OrgGate> {
+        std::sync::Arc::new(OrgGate {
+            held_until: std::sync::Mutex::new(None),
+            slots: tokio::sync::Semaphore::new(directory_concurrency.max(1)),
+        })
+    }
+
+    /// The poller was rate limited: hold the directory's requests for `wait`.
+    pub fn hold(&self, wait: Duration) {
+        let until = std::time::Instant::now() + wait;
+        let mut held = self.held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = Some(held.map_or(until, |h| h.max(until)));
+    }
+
+    /// How long the directory must still wait, if held.
+    pub fn held_for(&self) -> Option<Duration> {
+        let held = *self.held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.and_then(|h| h.checked_duration_since(std::time::Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    /// A request slot for the directory (held until the request is answered).
+    pub async fn directory_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.acquire().await.ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

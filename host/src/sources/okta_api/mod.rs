@@ -38,7 +38,7 @@ const MAX_BATCH_FAILURES: u32 = 10;
 pub struct OrgPoller {
     org: OrgConfig,
     client: reqwest::Client,
-    auth: Auth,
+    auth: Arc<Auth>,
     /// Normalizes, dedupes, writes and commits; shared with the org's push channels.
     pipeline: SharedPipeline,
     store: Arc<Mutex<Store>>,
@@ -50,6 +50,8 @@ pub struct OrgPoller {
     label: OrgLabel,
     /// Base of the exponential backoff for 5xx and transport errors.
     retry_base: Duration,
+    /// Shared with the org's directory sync, which holds off while the poller is rate limited.
+    gate: Option<Arc<budget::OrgGate>>,
 }
 
 impl std::fmt::Debug for OrgPoller {
@@ -84,7 +86,7 @@ impl OrgPoller {
         stats: Arc<Mutex<Stats>>,
         metrics: Arc<Metrics>,
     ) -> Result<OrgPoller> {
-        let auth = Auth::from_org(&org)?;
+        let auth = Arc::new(Auth::from_org(&org)?);
         tracing::info!(org = %org.name, auth = %auth.describe(), "Authenticating.");
         let retry_base = Duration::from_millis(org.retry_base_ms.max(1));
         let client = reqwest::Client::builder()
@@ -106,7 +108,24 @@ impl OrgPoller {
             metrics,
             label,
             retry_base,
+            gate: None,
         })
+    }
+
+    /// The org it polls.
+    pub fn org(&self) -> &OrgConfig {
+        &self.org
+    }
+
+    /// The poller's credentials (and OAuth token cache), to share with the org's directory sync.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.clone()
+    }
+
+    /// Shares the org's request gate with its directory sync (see [`budget::OrgGate`]).
+    pub fn with_gate(mut self, gate: Arc<budget::OrgGate>) -> OrgPoller {
+        self.gate = Some(gate);
+        self
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -262,6 +281,9 @@ impl OrgPoller {
                     Some(s) => s.until_reset() + Duration::from_millis(fastrand::u64(..500)),
                     None => self.backoff(),
                 };
+                if let Some(gate) = &self.gate {
+                    gate.hold(wait);
+                }
                 Err(Failure::Retry(wait, format!("rate limited (429 {code})")))
             }
             StatusCode::UNAUTHORIZED => Err(Failure::Fatal(anyhow!(
@@ -303,7 +325,7 @@ impl OrgPoller {
 }
 
 /// Okta's `errorCode` and `errorSummary`, or placeholders.
-fn okta_error(body: &str) -> (String, String) {
+pub(crate) fn okta_error(body: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let code = v["errorCode"].as_str().unwrap_or("no error code").to_owned();
     let summary = v["errorSummary"].as_str().unwrap_or("no error summary").to_owned();
@@ -311,7 +333,7 @@ fn okta_error(body: &str) -> (String, String) {
 }
 
 /// A reqwest error without its URL (URLs are safe, but keep messages short).
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     if let Some(url) = e.url() {
         msg = msg.replace(url.as_str(), "<url>");
