@@ -26,11 +26,11 @@ pub mod normalize;
 pub use detect::explain::{MatchedField, RuleMatch};
 pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;
-pub use normalize::provenance::{FieldSource, Origin};
 pub use directory::{
     DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
     EnrichmentConfig, Entity, GroupMembers,
 };
+pub use normalize::provenance::{FieldSource, Origin};
 
 use std::sync::Arc;
 
