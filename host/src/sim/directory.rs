@@ -148,6 +148,14 @@ impl Directory {
             group_ids.push(id);
         }
         let created = d.now_ms - 400 * 24 * 3_600_000;
+        // The groups and their memberships are as old as the org, not as the simulator: the
+        // first sync must not see every group as changed in the second it runs.
+        let settled = second(d.now_ms - 24 * 3_600_000);
+        for g in d.groups.values_mut() {
+            for key in ["created", "lastUpdated", "lastMembershipUpdated"] {
+                g.json[key] = json!(settled);
+            }
+        }
         for i in 0..users {
             let (id, first, last, login, device) = match people.get(i) {
                 Some(p) => (p.id.clone(), p.first_name.clone(), p.last_name.clone(), p.login.clone(), p.device.clone()),

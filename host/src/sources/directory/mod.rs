@@ -367,6 +367,8 @@ impl DirectorySync {
         changes.marks.groups_updated_ms =
             max_ms(marks.groups_updated_ms, &groups, &["lastUpdated", "lastMembershipUpdated"]);
         let stored_members = self.store().directory_members(&self.org)?;
+        // When the previous sync started: every stored member list was fetched after it.
+        let previous = marks.last_full_ms.max(marks.last_incremental_ms);
         let mut refetched = 0u64;
         for group in &groups {
             let Some(id) = group["id"].as_str() else { continue };
@@ -375,7 +377,15 @@ impl DirectorySync {
                 .as_ref()
                 .and_then(|s| serde_json::from_str::<Value>(&s.json).ok())
                 .and_then(|v| v["lastMembershipUpdated"].as_str().map(str::to_owned));
-            if stored.is_some() && stored_at.as_deref() == group["lastMembershipUpdated"].as_str() {
+            // `lastMembershipUpdated` has second resolution: an equal stamp proves nothing changed
+            // only when its second ended before the previous sync began; a change later in that
+            // same second would not have moved it.
+            let settled = stored_at
+                .as_deref()
+                .and_then(crate::time::parse_ms)
+                .zip(previous)
+                .is_some_and(|(stamp, previous)| stamp.saturating_add(1000) <= previous);
+            if stored.is_some() && stored_at.as_deref() == group["lastMembershipUpdated"].as_str() && settled {
                 continue;
             }
             refetched += 1;
