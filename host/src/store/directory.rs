@@ -171,19 +171,8 @@ fn write_directory(tx: &Connection, org: &str, c: &DirectoryCommit<'_>) -> Resul
                 add.execute(params![org, group, user])?;
             }
         }
-        let mut position = tx.prepare_cached(
-            "INSERT INTO sink_position (org, sink, generation, len) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (org, sink) DO UPDATE SET generation = excluded.generation, len = excluded.len",
-        )?;
-        for (sink, pos) in &c.sinks {
-            position.execute(params![
-                org,
-                sink,
-                i64::try_from(pos.generation).unwrap_or(i64::MAX),
-                i64::try_from(pos.len).unwrap_or(i64::MAX)
-            ])?;
-        }
     }
+    super::write_sink_positions(tx, org, &c.sinks)?;
     let m = c.marks;
     tx.execute(
         "INSERT INTO directory_mark (org, last_full_ms, last_incremental_ms, users_updated_ms, groups_updated_ms, devices_updated_ms)

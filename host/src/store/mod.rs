@@ -189,18 +189,7 @@ impl Store {
             for (uuid, published) in &c.uuids {
                 insert.execute(params![org, uuid, published])?;
             }
-            let mut position = tx.prepare_cached(
-                "INSERT INTO sink_position (org, sink, generation, len) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (org, sink) DO UPDATE SET generation = excluded.generation, len = excluded.len",
-            )?;
-            for (sink, pos) in &c.sinks {
-                position.execute(params![
-                    org,
-                    sink,
-                    i64::try_from(pos.generation).unwrap_or(i64::MAX),
-                    i64::try_from(pos.len).unwrap_or(i64::MAX)
-                ])?;
-            }
+            write_sink_positions(&tx, org, &c.sinks)?;
         }
         if let Some(state) = c.detection_state {
             tx.execute(
@@ -263,6 +252,23 @@ impl Store {
             .query_row("SELECT count(*) FROM seen WHERE org = ?1", [org], |r| r.get::<_, i64>(0))?
             .unsigned_abs())
     }
+}
+
+/// Records each sink's committed position, inside the caller's transaction.
+fn write_sink_positions(tx: &Connection, org: &str, sinks: &[(&str, SinkPosition)]) -> Result<()> {
+    let mut position = tx.prepare_cached(
+        "INSERT INTO sink_position (org, sink, generation, len) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org, sink) DO UPDATE SET generation = excluded.generation, len = excluded.len",
+    )?;
+    for (sink, pos) in sinks {
+        position.execute(params![
+            org,
+            sink,
+            i64::try_from(pos.generation).unwrap_or(i64::MAX),
+            i64::try_from(pos.len).unwrap_or(i64::MAX)
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
