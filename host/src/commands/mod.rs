@@ -51,3 +51,16 @@ fn default_cache_dir() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(base.join("okta-normalizer"))
 }
+
+/// A stop signal that turns true on Ctrl-C, after logging `message` (what the command finishes
+/// first). Call it inside the runtime.
+fn stop_on_ctrl_c(message: &'static str) -> tokio::sync::watch::Receiver<bool> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("{message}");
+            let _ = stop_tx.send(true);
+        }
+    });
+    stop_rx
+}

@@ -23,13 +23,7 @@ pub(super) fn run(args: &PollArgs, runtime: &Runtime) -> Result<ExitCode> {
     let config = Config::load_with_rules(&args.config, &args.rules)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Stopping after the current page (Ctrl-C).");
-                let _ = stop_tx.send(true);
-            }
-        });
+        let stop_rx = super::stop_on_ctrl_c("Stopping after the current page (Ctrl-C).");
         let results = poll(config, runtime, args.once, stop_rx, Duration::from_secs(args.status_secs)).await?;
         let failed: Vec<_> = results.iter().filter_map(|(org, r)| r.as_ref().err().map(|e| (org, e))).collect();
         for (org, error) in &failed {

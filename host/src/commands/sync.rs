@@ -25,13 +25,7 @@ pub(super) fn run(args: &SyncArgs, runtime: &Runtime) -> Result<ExitCode> {
     let config = Config::load_with_rules(&args.config, &args.rules)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Stopping after the current request (Ctrl-C).");
-                let _ = stop_tx.send(true);
-            }
-        });
+        let stop_rx = super::stop_on_ctrl_c("Stopping after the current request (Ctrl-C).");
         let mode = match (args.once, args.incremental) {
             (false, _) => None,
             (true, false) => Some(Mode::Full),
