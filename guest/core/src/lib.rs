@@ -309,16 +309,13 @@ impl Engine {
                 decode::RawBody::Event(raw) => match &mut self.detection {
                     None => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
                     Some(Detection { rules, detector }) => {
-                        let (outcome, candidates) =
-                            normalize::normalize_event_inspect(raw, &ctx, &mut self.user_agents, |e| {
-                                rules.candidates(event_type(e))
-                            });
-                        if let Outcome::Normalized(n) = &outcome {
-                            let candidates = candidates.unwrap_or_else(|| rules.candidates(None));
-                            let env = Detection::env(rules, &self.config);
-                            detector.on_event(env, Some(raw), candidates, n, &mut alerts);
-                        }
-                        outcome
+                        normalize::normalize_event_then(raw, &ctx, &mut self.user_agents, |event, outcome, doc| {
+                            if let Outcome::Normalized(n) = outcome {
+                                let candidates = rules.candidates(event_type(event));
+                                let env = Detection::env(rules, &self.config);
+                                detector.on_event(env, Some(raw), candidates, n, doc, &mut alerts);
+                            }
+                        })
                     }
                 },
                 decode::RawBody::Broken { code, message, raw } => normalize::failed(code, message.clone(), raw, &ctx),
@@ -356,18 +353,23 @@ impl Engine {
         let mut raws: Option<Vec<&serde_json::value::RawValue>> = None;
         let mut outcomes = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
-            let outcome = normalize::normalize_parsed(event, size, &ctx, &mut self.user_agents);
-            if let (Some(Detection { rules, detector }), Outcome::Normalized(n)) = (&mut self.detection, &outcome) {
-                let candidates = rules.candidates(event_type(event));
-                let raw = if candidates.is_empty() {
-                    None
-                } else {
-                    let split = raws.get_or_insert_with(|| serde_json::from_str(body).unwrap_or_default());
-                    split.get(index).map(|r| r.get())
-                };
-                let env = Detection::env(rules, &self.config);
-                detector.on_event(env, raw, candidates, n, &mut alerts);
-            }
+            let outcome = match &mut self.detection {
+                None => normalize::normalize_parsed(event, size, &ctx, &mut self.user_agents),
+                Some(Detection { rules, detector }) => {
+                    normalize::normalize_parsed_then(event, size, &ctx, &mut self.user_agents, |outcome, doc| {
+                        let Outcome::Normalized(n) = outcome else { return };
+                        let candidates = rules.candidates(event_type(event));
+                        let raw = if candidates.is_empty() {
+                            None
+                        } else {
+                            let split = raws.get_or_insert_with(|| serde_json::from_str(body).unwrap_or_default());
+                            split.get(index).map(|r| r.get())
+                        };
+                        let env = Detection::env(rules, &self.config);
+                        detector.on_event(env, raw, candidates, n, doc, &mut alerts);
+                    })
+                }
+            };
             outcomes.push(LocatedOutcome { line, index: u32::try_from(index).unwrap_or(u32::MAX), outcome });
         }
         Some(BatchResult { format: InputFormat::ApiPage, outcomes, alerts })

@@ -24,6 +24,7 @@ use super::field::{EventView, FieldPath};
 use super::rule::Body;
 use super::ruleset::RuleSet;
 use super::stateful::{self, Fields, Fired, Hit};
+use crate::normalize::json::Members;
 use crate::{Alert, Normalized, StateError};
 
 /// How many uuids of matched events are remembered.
@@ -118,13 +119,14 @@ impl Detector {
         raw: Option<&str>,
         candidates: &[usize],
         event: &Normalized,
+        document: &dyn Members,
         alerts: &mut Vec<Alert>,
     ) {
         let time = event.published_ms;
         if let Some(raw) = raw
             && !candidates.is_empty()
         {
-            let view = EventView::new(raw, &event.document);
+            let view = EventView::with_document(raw, document);
             let matched: Vec<usize> = candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)).collect();
             if !matched.is_empty() && self.first_sight(event.uuid.as_deref()) {
                 let on_time = match (time, self.watermark_ms) {

@@ -22,6 +22,7 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::normalize::debug_data::parse_java_map;
+use crate::normalize::json::{Members, Node};
 
 /// A JSON value, with strings borrowed from the text it was read from where possible.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,13 +82,7 @@ impl Tree<'_> {
         match value {
             Value::Null => Tree::Null,
             Value::Bool(b) => Tree::Bool(*b),
-            Value::Number(n) => Tree::Num(if let Some(i) = n.as_i64() {
-                Num::I(i)
-            } else if let Some(u) = n.as_u64() {
-                Num::U(u)
-            } else {
-                Num::F(n.as_f64().unwrap_or(f64::NAN))
-            }),
+            Value::Number(n) => Tree::Num(num_of(n)),
             Value::String(s) => Tree::Str(Cow::Owned(s.clone())),
             Value::Array(items) => Tree::Arr(items.iter().map(Tree::from_json).collect()),
             Value::Object(map) => {
@@ -216,6 +211,9 @@ pub(crate) struct FieldPath {
     /// Whether the ECS document may hold it: not when it starts with a key only the raw
     /// LogEvent has (`actor`, `debugContext`, ...), which saves parsing the document.
     in_ecs: bool,
+    /// The rule set's number for this path (equal paths share one), so an event resolves it
+    /// once however many rules test it; `None` outside a rule set.
+    pub(crate) id: Option<u32>,
 }
 
 /// Top-level LogEvent keys (lowercased) that the ECS document does not have.
@@ -286,7 +284,20 @@ impl FieldPath {
             }
         }
         let in_ecs = !RAW_ONLY.contains(&segments[0].key.as_str());
-        Ok(FieldPath { text: text.to_owned(), segments, in_ecs })
+        Ok(FieldPath { text: text.to_owned(), segments, in_ecs, id: None })
+    }
+
+    /// What makes two paths resolve alike: their lowercased segments.
+    pub(crate) fn key(&self) -> String {
+        let mut key = String::new();
+        for s in &self.segments {
+            key.push_str(&s.key);
+            if let Some((k, v)) = &s.select {
+                key.push_str(&format!("[{k}={v}]"));
+            }
+            key.push('.');
+        }
+        key
     }
 
     /// The lowercased key, when the path is a single plain key.
@@ -316,13 +327,50 @@ fn key_eq_known(key: &str, lower: &str, lower_ascii: bool) -> bool {
 /// Strings already parsed as maps, keyed by their address in the event.
 type Embedded = RefCell<Vec<(usize, usize, Option<Rc<Tree<'static>>>)>>;
 
-/// One event as the rules see it: the raw LogEvent, and the ECS document on demand.
-#[derive(Debug)]
+/// One event as the rules see it: the raw LogEvent, and the ECS document.
 pub(crate) struct EventView<'a> {
     raw: Tree<'a>,
-    ecs_text: &'a str,
-    ecs: OnceCell<Tree<'a>>,
+    /// The text `raw` was read from, which its strings borrow.
+    raw_text: &'a str,
+    ecs: Ecs<'a>,
     embedded: Embedded,
+    /// What each numbered path resolved to, once per event (see [`FieldPath::id`]).
+    memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
+}
+
+/// A value a path reached, kept for the other rules that test the same path.
+#[derive(Debug, Clone)]
+enum Found<'a> {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(Cow<'a, str>),
+    Object,
+}
+
+impl Found<'_> {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Found::Null => Val::Null,
+            Found::Bool(b) => Val::Bool(*b),
+            Found::Num(n) => Val::Num(*n),
+            Found::Str(s) => Val::Str(s),
+            Found::Object => Val::Object,
+        }
+    }
+}
+
+/// The ECS document: the typed one the normalizer just built (read in place), or its text
+/// (parsed on first use; for explanations and restored snapshots).
+enum Ecs<'a> {
+    Typed(&'a dyn Members),
+    Text(&'a str, OnceCell<Tree<'a>>),
+}
+
+impl fmt::Debug for EventView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventView").field("raw", &self.raw).finish_non_exhaustive()
+    }
 }
 
 impl<'a> EventView<'a> {
@@ -332,20 +380,88 @@ impl<'a> EventView<'a> {
     }
 
     pub(crate) fn from_tree(raw: Tree<'a>, ecs: &'a str) -> EventView<'a> {
-        EventView { raw, ecs_text: ecs, ecs: OnceCell::new(), embedded: RefCell::default() }
+        EventView {
+            raw,
+            raw_text: "",
+            ecs: Ecs::Text(ecs, OnceCell::new()),
+            embedded: RefCell::default(),
+            memo: RefCell::default(),
+        }
     }
 
-    fn ecs(&self) -> &Tree<'a> {
-        self.ecs.get_or_init(|| serde_json::from_str(self.ecs_text).unwrap_or(Tree::Null))
+    /// `raw` is the LogEvent's JSON text, `ecs` the typed document the normalizer built from it.
+    pub(crate) fn with_document(raw: &'a str, ecs: &'a dyn Members) -> EventView<'a> {
+        EventView {
+            raw: serde_json::from_str(raw).unwrap_or(Tree::Null),
+            raw_text: raw,
+            ecs: Ecs::Typed(ecs),
+            embedded: RefCell::default(),
+            memo: RefCell::default(),
+        }
     }
 
     /// Calls `f` with every value `path` reaches (raw event first, else the ECS document) until
     /// it returns `true`. Returns whether the path reached anything at all.
+    ///
+    /// A numbered path is resolved once per event; later visits replay what it found.
     pub(crate) fn visit(&self, path: &FieldPath, f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
+        let Some(id) = path.id.map(|id| id as usize) else {
+            return self.resolve(path, f);
+        };
+        let known = self.memo.borrow().get(id).cloned().flatten();
+        let found = match known {
+            Some(found) => found,
+            None => {
+                let mut all = Vec::new();
+                self.resolve(path, &mut |v| {
+                    all.push(self.keep(v));
+                    false
+                });
+                let found: Rc<[Found<'a>]> = all.into();
+                let mut memo = self.memo.borrow_mut();
+                if memo.len() <= id {
+                    memo.resize(id + 1, None);
+                }
+                memo[id] = Some(Rc::clone(&found));
+                found
+            }
+        };
+        for v in found.iter() {
+            if f(v.val()) {
+                break;
+            }
+        }
+        !found.is_empty()
+    }
+
+    /// A value to keep: strings of the raw text are borrowed again from it, others copied.
+    fn keep(&self, v: Val<'_>) -> Found<'a> {
+        match v {
+            Val::Null => Found::Null,
+            Val::Bool(b) => Found::Bool(b),
+            Val::Num(n) => Found::Num(n),
+            Val::Object => Found::Object,
+            Val::Str(s) => {
+                let start = (s.as_ptr() as usize).wrapping_sub(self.raw_text.as_ptr() as usize);
+                match self.raw_text.get(start..start.wrapping_add(s.len())) {
+                    Some(inner) if inner.as_ptr() == s.as_ptr() => Found::Str(Cow::Borrowed(inner)),
+                    _ => Found::Str(Cow::Owned(s.to_owned())),
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, path: &FieldPath, f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
         let mut walker = Walker { f, found: false, done: false, embedded: &self.embedded };
         walker.walk(&self.raw, &path.segments);
         if !walker.found && path.in_ecs {
-            walker.walk(self.ecs(), &path.segments);
+            match &self.ecs {
+                Ecs::Typed(doc) => walker.walk_node(Node::Object(*doc), &path.segments),
+                Ecs::Text(text, tree) => {
+                    let tree = tree.get_or_init(|| serde_json::from_str(text).unwrap_or(Tree::Null));
+                    walker.walk(tree, &path.segments);
+                }
+            }
         }
         walker.found
     }
@@ -434,6 +550,141 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// [`Walker::walk`] over a typed document.
+    fn walk_node(&mut self, node: Node<'_>, segments: &[Segment]) {
+        if self.done {
+            return;
+        }
+        match (node, segments.split_first()) {
+            (Node::Json(value), _) => self.walk_json(value, segments),
+            (Node::Array(items), _) => {
+                items.items(&mut |item| {
+                    self.walk_node(item, segments);
+                    self.done
+                });
+            }
+            (_, None) => {
+                self.found = true;
+                let val = match node {
+                    Node::Null => Val::Null,
+                    Node::Bool(b) => Val::Bool(b),
+                    Node::I64(i) => Val::Num(Num::I(i)),
+                    Node::F64(x) => Val::Num(Num::F(x)),
+                    Node::Str(s) | Node::Temp(s) => Val::Str(s),
+                    Node::Object(_) | Node::Array(_) | Node::Json(_) => Val::Object,
+                };
+                self.done = (self.f)(val);
+            }
+            (Node::Object(members), Some((segment, rest))) => {
+                members.members(&mut |key, value| {
+                    if key_eq_known(key, &segment.key, segment.ascii) {
+                        match &segment.select {
+                            Some((k, v)) => self.walk_node_selected(value, k, v, rest),
+                            None => self.walk_node(value, rest),
+                        }
+                    }
+                    self.done
+                });
+            }
+            (Node::Str(text), Some(_)) => {
+                if let Some(parsed) = self.embedded_map(text) {
+                    self.walk(&parsed, segments);
+                }
+            }
+            (Node::Temp(text), Some(_)) => {
+                if let Some(parsed) = parse_embedded(text.trim()) {
+                    self.walk(&parsed, segments);
+                }
+            }
+            (Node::Null | Node::Bool(_) | Node::I64(_) | Node::F64(_), Some(_)) => {}
+        }
+    }
+
+    /// `[key=value]` over a typed document.
+    fn walk_node_selected(&mut self, node: Node<'_>, key: &str, want: &str, rest: &[Segment]) {
+        match node {
+            Node::Json(value) => self.walk_json_selected(value, key, want, rest),
+            Node::Array(items) => {
+                items.items(&mut |item| {
+                    self.walk_node_selected(item, key, want, rest);
+                    self.done
+                });
+            }
+            Node::Object(members) => {
+                let selected = members.members(&mut |k, v| {
+                    key_eq(k, key)
+                        && match v {
+                            Node::Str(s) | Node::Temp(s) => key_eq(s, want),
+                            Node::I64(i) => Num::I(i).text() == want,
+                            Node::F64(x) => Num::F(x).text() == want,
+                            Node::Bool(b) => b.to_string() == want,
+                            Node::Json(value) => json_scalar_eq(value, want),
+                            Node::Null | Node::Object(_) | Node::Array(_) => false,
+                        }
+                });
+                if selected {
+                    self.walk_node(node, rest);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// [`Walker::walk`] over free-form JSON inside a typed document.
+    fn walk_json(&mut self, value: &Value, segments: &[Segment]) {
+        if self.done {
+            return;
+        }
+        match (value, segments.split_first()) {
+            (Value::Array(items), _) => {
+                for item in items {
+                    self.walk_json(item, segments);
+                }
+            }
+            (_, None) => {
+                self.found = true;
+                let val = match value {
+                    Value::Null => Val::Null,
+                    Value::Bool(b) => Val::Bool(*b),
+                    Value::Number(n) => Val::Num(num_of(n)),
+                    Value::String(s) => Val::Str(s),
+                    Value::Array(_) | Value::Object(_) => Val::Object,
+                };
+                self.done = (self.f)(val);
+            }
+            (Value::Object(map), Some((segment, rest))) => {
+                for (key, value) in map {
+                    if key_eq_known(key, &segment.key, segment.ascii) {
+                        match &segment.select {
+                            Some((k, v)) => self.walk_json_selected(value, k, v, rest),
+                            None => self.walk_json(value, rest),
+                        }
+                    }
+                }
+            }
+            (Value::String(text), Some(_)) => {
+                if let Some(parsed) = self.embedded_map(text) {
+                    self.walk(&parsed, segments);
+                }
+            }
+            (Value::Null | Value::Bool(_) | Value::Number(_), Some(_)) => {}
+        }
+    }
+
+    fn walk_json_selected(&mut self, value: &Value, key: &str, want: &str, rest: &[Segment]) {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    self.walk_json_selected(item, key, want, rest);
+                }
+            }
+            Value::Object(map) if map.iter().any(|(k, v)| key_eq(k, key) && json_scalar_eq(v, want)) => {
+                self.walk_json(value, rest);
+            }
+            _ => {}
+        }
+    }
+
     /// `[key=value]`: only the elements (or the object) whose `key` equals `value`.
     fn walk_selected(&mut self, node: &Tree<'_>, key: &str, want: &str, rest: &[Segment]) {
         match node {
@@ -473,6 +724,27 @@ impl Walker<'_, '_> {
         let parsed = parse_embedded(trimmed).map(Rc::new);
         self.embedded.borrow_mut().push((key.0, key.1, parsed.clone()));
         parsed
+    }
+}
+
+/// A number as [`Tree`] reads it from JSON text.
+fn num_of(n: &serde_json::Number) -> Num {
+    if let Some(i) = n.as_i64() {
+        Num::I(i)
+    } else if let Some(u) = n.as_u64() {
+        Num::U(u)
+    } else {
+        Num::F(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// A scalar equals the lowercased `want` (the test of `[key=value]`).
+fn json_scalar_eq(value: &Value, want: &str) -> bool {
+    match value {
+        Value::String(s) => key_eq(s, want),
+        Value::Number(n) => num_of(n).text() == want,
+        Value::Bool(b) => b.to_string() == want,
+        _ => false,
     }
 }
 
@@ -522,11 +794,82 @@ mod tests {
         let view = EventView::new(EVENT, ECS);
         assert_eq!(texts(&view, "source.ip"), ["203.0.113.9"]);
         assert_eq!(texts(&view, "event.action"), ["user.session.start"]);
-        assert!(view.ecs.get().is_some());
+        assert!(matches!(&view.ecs, Ecs::Text(_, tree) if tree.get().is_some()));
         let view = EventView::new(EVENT, ECS);
         texts(&view, "eventType");
         texts(&view, "actor.nothing");
-        assert!(view.ecs.get().is_none(), "raw-only paths never parse the ECS document");
+        assert!(
+            matches!(&view.ecs, Ecs::Text(_, tree) if tree.get().is_none()),
+            "raw-only paths never parse the ECS document"
+        );
+    }
+
+    /// Every dotted path in a JSON value (arrays are transparent), objects included.
+    fn all_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|i| all_paths(i, prefix, out)),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    if !k.is_empty() && !k.contains(['.', '[']) && !out.contains(&path) {
+                        out.push(path.clone());
+                        all_paths(v, &path, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reading the typed document in place finds exactly what parsing its text finds, for every
+    /// path of every golden document (and the same paths upper-cased, selections, and paths
+    /// through debugData's embedded maps).
+    #[test]
+    fn the_typed_document_reads_like_its_text() {
+        use crate::normalize::{Context, event_type::Table, normalize_event_then, user_agent};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/normalize");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let config = crate::Config {
+            tenant_id: "acme.okta.com".into(),
+            tenant_domain: Some("acme.okta.com".into()),
+            output: crate::OutputOptions::default(),
+            detection: crate::DetectionConfig::default(),
+        };
+        let ctx = Context { config: &config, ingested: None, table: Table::builtin(), directory: None };
+        let mut ua = user_agent::Cache::default();
+        let (mut docs, mut paths_checked) = (0, 0);
+        for file in files.iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
+            let raw = std::fs::read_to_string(file).unwrap();
+            normalize_event_then(&raw, &ctx, &mut ua, |_, outcome, doc| {
+                let crate::Outcome::Normalized(n) = outcome else { return };
+                docs += 1;
+                let parsed: Value = serde_json::from_str(&n.document).unwrap();
+                let mut paths = Vec::new();
+                all_paths(&parsed, "", &mut paths);
+                let more: Vec<String> = paths.iter().map(|p| p.to_uppercase()).collect();
+                paths.extend(more);
+                paths.extend(
+                    [
+                        "okta.target[type=User].id",
+                        "okta.target[TYPE=appinstance].display_name",
+                        "okta.debug_context.debug_data.flattened.behaviors.New IP",
+                        "okta.debug_context.debug_data.flattened.logOnlySecurityData.risk.level",
+                        "nothing.here",
+                    ]
+                    .map(String::from),
+                );
+                let typed = EventView::with_document("{}", doc);
+                let text = EventView::new("{}", &n.document);
+                for path in &paths {
+                    let p = FieldPath::parse(path).unwrap();
+                    assert_eq!(typed.texts(&p), text.texts(&p), "{path} in {}", file.display());
+                    assert_eq!(typed.exists(&p), text.exists(&p), "{path} in {}", file.display());
+                    paths_checked += 1;
+                }
+            });
+        }
+        assert!(docs >= 80 && paths_checked > 10_000, "{docs} documents, {paths_checked} paths");
     }
 
     #[test]

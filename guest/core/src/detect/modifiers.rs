@@ -716,6 +716,19 @@ impl FieldTest {
         result != negate
     }
 
+    /// The field paths this test resolves (its own and any `fieldref`'s), for numbering.
+    pub(crate) fn paths_mut(&mut self) -> Vec<&mut FieldPath> {
+        let mut out = vec![&mut self.path];
+        if let Test::Values { matchers, .. } = &mut self.test {
+            for m in matchers {
+                if let Matcher::FieldRef { path, .. } = m {
+                    out.push(path);
+                }
+            }
+        }
+        out
+    }
+
     /// The values a plain, case-insensitive equality on this field accepts (for indexing
     /// rules by `eventType`); `None` when the test is anything else.
     pub(crate) fn exact_values(&self) -> Option<Vec<String>> {

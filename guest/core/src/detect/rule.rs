@@ -121,6 +121,21 @@ pub(crate) enum Search {
     Keywords { matchers: Vec<Matcher>, all: bool },
 }
 
+impl Detection {
+    /// Every field path the searches resolve, for numbering.
+    pub(crate) fn paths_mut(&mut self) -> Vec<&mut FieldPath> {
+        let mut out = Vec::new();
+        for search in &mut self.searches {
+            if let Search::Selection(branches) = search {
+                for test in branches.iter_mut().flatten() {
+                    out.extend(test.paths_mut());
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Search {
     pub(crate) fn eval(&self, event: &EventView<'_>) -> bool {
         match self {

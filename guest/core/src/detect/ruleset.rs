@@ -72,8 +72,18 @@ impl RuleSet {
         Ok(RuleSet::index(rules, unset))
     }
 
-    fn index(rules: Vec<Rule>, unset_placeholders: Vec<String>) -> RuleSet {
+    fn index(mut rules: Vec<Rule>, unset_placeholders: Vec<String>) -> RuleSet {
         let n = rules.len();
+        // Equal field paths share a number, so an event resolves each once for all rules.
+        let mut path_ids: BTreeMap<String, u32> = BTreeMap::new();
+        for rule in &mut rules {
+            if let Body::Detection(detection) | Body::Filter(detection) = &mut rule.body {
+                for path in detection.paths_mut() {
+                    let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
+                    path.id = Some(*path_ids.entry(path.key()).or_insert(next));
+                }
+            }
+        }
         let by_ref = references(&rules);
         let mut set = RuleSet {
             filters: vec![Vec::new(); n],

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::ecs::DebugData;
-use super::json::{Empty, WriteJson, write_str};
+use super::json::{AsNode, Empty, Members, Node, WriteJson, write_str};
 use crate::decode::event::{DebugMap, Loose};
 use crate::diag::{Diagnostic, Diagnostics};
 
@@ -51,6 +51,27 @@ pub struct Flattened<'a> {
 impl Empty for Flattened<'_> {
     fn is_empty(&self) -> bool {
         self.entries.iter().all(|(_, v)| is_blank(v))
+    }
+}
+
+impl Members for Flattened<'_> {
+    fn members(&self, f: &mut dyn FnMut(&str, Node<'_>) -> bool) -> bool {
+        self.entries.iter().filter(|(_, v)| !is_blank(v)).any(|(key, value)| {
+            if self.redact && is_secret_key(key) {
+                f(key, Node::Str(REDACTED))
+            } else {
+                match value {
+                    Loose::Str(s) => f(key, Node::Str(s)),
+                    Loose::Json(v) => f(key, Node::Temp(&v.to_string())),
+                }
+            }
+        })
+    }
+}
+
+impl AsNode for Flattened<'_> {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Object(self))
     }
 }
 

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::debug_data::Flattened;
-use super::json::{WriteJson, ecs_object};
+use super::json::{AsNode, Members, Node, WriteJson, ecs_object};
 
 type S<'a> = Option<Cow<'a, str>>;
 
@@ -72,6 +72,18 @@ ecs_object! {
 pub struct Location {
     pub lat: f64,
     pub lon: f64,
+}
+
+impl Members for Location {
+    fn members(&self, f: &mut dyn FnMut(&str, Node<'_>) -> bool) -> bool {
+        [("lat", self.lat), ("lon", self.lon)].into_iter().any(|(k, v)| v.as_node().is_some_and(|n| f(k, n)))
+    }
+}
+
+impl AsNode for Location {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Object(self))
+    }
 }
 
 impl WriteJson for Location {

@@ -19,6 +19,124 @@ pub trait WriteJson {
     fn write_json(&self, out: &mut Vec<u8>);
 }
 
+/// A value of a typed document as the field resolver reads it (`detect/field.rs`), so rules read
+/// the ECS document we built without it being written out and parsed again. What [`AsNode`]
+/// gives is exactly what [`WriteJson`] writes: empty fields are absent, non-finite numbers null.
+#[derive(Clone, Copy)]
+pub(crate) enum Node<'n> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+    /// A string that lives as long as the document.
+    Str(&'n str),
+    /// A string made for this call only (it may not be remembered by its address).
+    Temp(&'n str),
+    Object(&'n dyn Members),
+    Array(&'n dyn Items),
+    Json(&'n Value),
+}
+
+/// The members of an object, in written order: `f(key, value)` until it returns `true`.
+pub(crate) trait Members {
+    fn members(&self, f: &mut dyn FnMut(&str, Node<'_>) -> bool) -> bool;
+}
+
+/// The elements of an array: `f(value)` until it returns `true`.
+pub(crate) trait Items {
+    fn items(&self, f: &mut dyn FnMut(Node<'_>) -> bool) -> bool;
+}
+
+/// A value as a [`Node`]; `None` when it would not be written.
+pub(crate) trait AsNode {
+    fn as_node(&self) -> Option<Node<'_>>;
+}
+
+impl<T: AsNode> AsNode for Option<T> {
+    fn as_node(&self) -> Option<Node<'_>> {
+        self.as_ref().and_then(AsNode::as_node)
+    }
+}
+
+impl<T: AsNode> Items for Vec<T> {
+    fn items(&self, f: &mut dyn FnMut(Node<'_>) -> bool) -> bool {
+        self.iter().any(|item| f(item.as_node().unwrap_or(Node::Null)))
+    }
+}
+
+impl<T: AsNode> AsNode for Vec<T> {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Array(self))
+    }
+}
+
+impl<T: AsNode> Items for &[T] {
+    fn items(&self, f: &mut dyn FnMut(Node<'_>) -> bool) -> bool {
+        self.iter().any(|item| f(item.as_node().unwrap_or(Node::Null)))
+    }
+}
+
+impl<T: AsNode> AsNode for &[T] {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Array(self))
+    }
+}
+
+impl AsNode for Cow<'_, str> {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Str(self))
+    }
+}
+
+impl AsNode for String {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Str(self))
+    }
+}
+
+impl AsNode for &str {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Str(self))
+    }
+}
+
+impl AsNode for bool {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Bool(*self))
+    }
+}
+
+impl AsNode for i64 {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::I64(*self))
+    }
+}
+
+impl AsNode for f64 {
+    fn as_node(&self) -> Option<Node<'_>> {
+        // serde_json writes NaN and the infinities as null.
+        Some(if self.is_finite() { Node::F64(*self) } else { Node::Null })
+    }
+}
+
+impl Members for Map<String, Value> {
+    fn members(&self, f: &mut dyn FnMut(&str, Node<'_>) -> bool) -> bool {
+        self.iter().any(|(k, v)| f(k, Node::Json(v)))
+    }
+}
+
+impl AsNode for Map<String, Value> {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Object(self))
+    }
+}
+
+impl AsNode for Value {
+    fn as_node(&self) -> Option<Node<'_>> {
+        Some(Node::Json(self))
+    }
+}
+
 impl<T> Empty for Option<T> {
     fn is_empty(&self) -> bool {
         self.is_none()
@@ -178,6 +296,29 @@ macro_rules! ecs_object {
         impl $(<$lt>)? $crate::normalize::json::Empty for $name $(<$lt>)? {
             fn is_empty(&self) -> bool {
                 true $(&& $crate::normalize::json::Empty::is_empty(&self.$field))*
+            }
+        }
+
+        impl $(<$lt>)? $crate::normalize::json::Members for $name $(<$lt>)? {
+            fn members(
+                &self,
+                f: &mut dyn FnMut(&str, $crate::normalize::json::Node<'_>) -> bool,
+            ) -> bool {
+                $(
+                    if !$crate::normalize::json::Empty::is_empty(&self.$field)
+                        && let Some(node) = $crate::normalize::json::AsNode::as_node(&self.$field)
+                        && f($crate::normalize::json::ecs_key!($field $(, $key)?), node)
+                    {
+                        return true;
+                    }
+                )*
+                false
+            }
+        }
+
+        impl $(<$lt>)? $crate::normalize::json::AsNode for $name $(<$lt>)? {
+            fn as_node(&self) -> Option<$crate::normalize::json::Node<'_>> {
+                Some($crate::normalize::json::Node::Object(self))
             }
         }
 

@@ -45,21 +45,22 @@ pub struct Context<'c> {
 /// Fails only when the text is not a JSON object; the error keeps the raw text and comes with an
 /// ECS error document so the failure reaches the sink instead of vanishing.
 pub fn normalize_event(raw: &str, ctx: &Context<'_>, ua: &mut user_agent::Cache) -> Outcome {
-    normalize_event_inspect(raw, ctx, ua, |_| ()).0
+    normalize_event_then(raw, ctx, ua, |_, _, _| ())
 }
 
-/// [`normalize_event`], also handing the typed event to `inspect` (detection reads its
-/// `eventType` there instead of parsing again). `None` when the text was not a LogEvent.
-pub fn normalize_event_inspect<T>(
+/// [`normalize_event`], also handing the typed event, the outcome and the typed document to
+/// `then` while they are alive (detection reads them there instead of parsing the texts again).
+/// `then` is not called when the text was not a LogEvent.
+pub(crate) fn normalize_event_then(
     raw: &str,
     ctx: &Context<'_>,
     ua: &mut user_agent::Cache,
-    inspect: impl FnOnce(&LogEvent<'_>) -> T,
-) -> (Outcome, Option<T>) {
+    then: impl FnOnce(&LogEvent<'_>, &Outcome, &Document<'_>),
+) -> Outcome {
     let first = raw.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
         if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
-            return (failed("D001", invalid_json(&err), raw, ctx), None);
+            return failed("D001", invalid_json(&err), raw, ctx);
         }
         let found = match first {
             Some(b'[') => "an array",
@@ -68,23 +69,17 @@ pub fn normalize_event_inspect<T>(
             Some(b'n') => "null",
             _ => "a number",
         };
-        return (
-            failed("D002", format!("expected a JSON object (an Okta LogEvent) but found {found}"), raw, ctx),
-            None,
-        );
+        return failed("D002", format!("expected a JSON object (an Okta LogEvent) but found {found}"), raw, ctx);
     }
     let mut diags = Diagnostics::default();
     match serde_json::from_str::<LogEvent<'_>>(raw) {
-        Ok(event) => {
-            let seen = inspect(&event);
-            (build(&event, raw, raw.len(), ctx, ua, diags), Some(seen))
-        }
-        Err(err) if err.is_syntax() || err.is_eof() => (failed("D001", invalid_json(&err), raw, ctx), None),
+        Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags, |o, d| then(&event, o, d)),
+        Err(err) if err.is_syntax() || err.is_eof() => failed("D001", invalid_json(&err), raw, ctx),
         Err(err) => {
             // The lenient model only rejects structural oddities such as a key given twice.
             // Re-read through a JSON tree (last key wins) and say so.
             let Ok(tree) = serde_json::from_str::<Value>(raw) else {
-                return (failed("D001", invalid_json(&err), raw, ctx), None);
+                return failed("D001", invalid_json(&err), raw, ctx);
             };
             diags.push(Diagnostic::new(
                 "N011",
@@ -92,11 +87,8 @@ pub fn normalize_event_inspect<T>(
                 format!("the event is unusual JSON ({err}); read with the last value of each repeated key"),
             ));
             match LogEvent::deserialize(&tree) {
-                Ok(event) => {
-                    let seen = inspect(&event);
-                    (build(&event, raw, raw.len(), ctx, ua, diags), Some(seen))
-                }
-                Err(err) => (failed("D003", format!("the event could not be read: {err}"), raw, ctx), None),
+                Ok(event) => build(&event, raw, raw.len(), ctx, ua, diags, |o, d| then(&event, o, d)),
+                Err(err) => failed("D003", format!("the event could not be read: {err}"), raw, ctx),
             }
         }
     }
@@ -106,8 +98,19 @@ pub fn normalize_event_inspect<T>(
 /// many bytes of JSON it came from, to size the output buffer. Not for `preserve_original`, which
 /// needs the raw text: use [`normalize_event`].
 pub fn normalize_parsed(event: &LogEvent<'_>, size: usize, ctx: &Context<'_>, ua: &mut user_agent::Cache) -> Outcome {
+    normalize_parsed_then(event, size, ctx, ua, |_, _| ())
+}
+
+/// [`normalize_parsed`], handing the outcome and the typed document to `then` while it is alive.
+pub(crate) fn normalize_parsed_then(
+    event: &LogEvent<'_>,
+    size: usize,
+    ctx: &Context<'_>,
+    ua: &mut user_agent::Cache,
+    then: impl FnOnce(&Outcome, &Document<'_>),
+) -> Outcome {
     debug_assert!(!ctx.config.output.preserve_original, "event.original needs the raw text");
-    build(event, "", size, ctx, ua, Diagnostics::default())
+    build(event, "", size, ctx, ua, Diagnostics::default(), then)
 }
 
 fn invalid_json(err: &serde_json::Error) -> String {
@@ -179,6 +182,7 @@ fn build<'e>(
     ctx: &'e Context<'_>,
     ua_cache: &'e mut user_agent::Cache,
     mut diags: Diagnostics,
+    then: impl FnOnce(&Outcome, &Document<'_>),
 ) -> Outcome {
     let mut r = Reader { diags: &mut diags };
     let mut doc: Document<'e> = Document::default();
@@ -529,13 +533,15 @@ fn build<'e>(
     let mut out = Vec::with_capacity(size * 2);
     doc.write_json(&mut out);
     let document = String::from_utf8(out).expect("the writer writes UTF-8");
-    Outcome::Normalized(Normalized {
+    let outcome = Outcome::Normalized(Normalized {
         uuid: uuid.map(Cow::into_owned),
         published: published.map(Cow::into_owned),
         published_ms,
         document,
         diagnostics: diags.into_vec(),
-    })
+    });
+    then(&outcome, &doc);
+    outcome
 }
 
 /// A path inside an array, formatted only when a diagnostic needs it.

@@ -1,7 +1,5 @@
 //! `event_count` and `value_count`: the condition on a window's events or distinct values.
 
-use std::collections::BTreeSet;
-
 use super::window::Entry;
 use super::{Condition, f};
 
@@ -13,7 +11,13 @@ pub(super) fn events(window: &[Entry], condition: &Condition) -> Option<(u64, Ve
 
 /// `value_count`: the number of distinct values of the field in the window.
 pub(super) fn values(window: &[Entry], field: &str, condition: &Condition) -> Option<(u64, Vec<(String, String)>)> {
-    let distinct: BTreeSet<&str> = window.iter().map(|x| x.k.as_str()).collect();
+    // At most one distinct value per entry.
+    if !condition.reachable_up_to(f(window.len())) {
+        return None;
+    }
+    let mut distinct: Vec<&str> = window.iter().map(|x| x.k.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
     let n = distinct.len();
     condition
         .test(f(n))

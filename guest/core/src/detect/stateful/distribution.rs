@@ -36,6 +36,13 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
 /// Every set test must hold. Details carry every measure that was computed.
 fn evaluate(w: &[Entry], c: &DistCondition) -> Option<(u64, Vec<(String, String)>)> {
     let (Some(oldest), Some(newest)) = (w.first(), w.last()) else { return None };
+    // Cheap bounds first: the events are the window's length, and there are at most as many keys.
+    let len = f(w.len());
+    if c.events.as_ref().is_some_and(|cond| !cond.test(len))
+        || c.groups.as_ref().is_some_and(|cond| !cond.reachable_up_to(len))
+    {
+        return None;
+    }
     let mut per: BTreeMap<&str, u64> = BTreeMap::new();
     for x in w {
         *per.entry(x.k.as_str()).or_default() += 1;

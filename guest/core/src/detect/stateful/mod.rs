@@ -203,7 +203,10 @@ fn with_group<G: Recency + Default>(
     f: impl FnOnce(&mut G, bool) -> Option<Out>,
 ) -> Option<Out> {
     let fresh = !groups.contains_key(key);
-    let group = groups.entry(key.to_owned()).or_default();
+    if fresh {
+        groups.insert(key.to_owned(), G::default());
+    }
+    let group = groups.get_mut(key)?;
     let out = f(group, fresh);
     if group.is_empty() {
         groups.remove(key);
@@ -311,7 +314,8 @@ impl State {
         }
         let Some(values) = group_values(s, hit.rule, hit.fields) else { return Vec::new() };
         let key = key_of(&values);
-        let groups = &mut self.spec_state(s).groups;
+        let Some(state) = self.spec_state(s) else { return Vec::new() };
+        let groups = &mut state.groups;
         let cap = s.max_groups;
         let out = match (&s.kind, groups) {
             (Kind::EventCount { .. } | Kind::ValueCount { .. } | Kind::Temporal { .. }, Groups::Window(g)) => {
@@ -430,16 +434,15 @@ impl State {
     }
 
     /// The spec's state, created (or replaced when it was built for another shape) as needed.
-    fn spec_state(&mut self, spec: &Spec) -> &mut SpecState {
-        let fp = fingerprint(spec);
-        let st = self
-            .specs
-            .entry(spec.name.clone())
-            .or_insert_with(|| SpecState { fp: fp.clone(), groups: Groups::empty_for(&spec.kind) });
-        if st.fp != fp || !st.groups.fits(&spec.kind) {
-            *st = SpecState { fp, groups: Groups::empty_for(&spec.kind) };
+    /// State this engine made, or imported through [`State::retain_specs`], has the spec's
+    /// fingerprint already, so only a new or misfit state computes it.
+    fn spec_state(&mut self, spec: &Spec) -> Option<&mut SpecState> {
+        let fits = self.specs.get(&spec.name).is_some_and(|st| st.groups.fits(&spec.kind));
+        if !fits {
+            let fresh = SpecState { fp: fingerprint(spec), groups: Groups::empty_for(&spec.kind) };
+            self.specs.insert(spec.name.clone(), fresh);
         }
-        st
+        self.specs.get_mut(&spec.name)
     }
 }
 

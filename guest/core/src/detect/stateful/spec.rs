@@ -128,6 +128,12 @@ impl Condition {
             && self.eq.is_none_or(|x| v == x)
     }
 
+    /// Whether some value no greater than `max` could pass: `false` lets a count that cannot exceed
+    /// `max` skip computing itself (a window of 3 entries never holds 10 distinct values).
+    pub(crate) fn reachable_up_to(&self, max: f64) -> bool {
+        self.gt.is_none_or(|x| max > x) && self.gte.is_none_or(|x| max >= x) && self.eq.is_none_or(|x| max >= x)
+    }
+
     fn is_empty(&self) -> bool {
         self.gt.is_none() && self.gte.is_none() && self.lt.is_none() && self.lte.is_none() && self.eq.is_none()
     }

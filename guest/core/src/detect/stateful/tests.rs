@@ -966,12 +966,13 @@ fn retain_specs_and_changed_specs_drop_state() {
     let mut copy = r.state.clone();
     copy.retain_specs(&[regrouped]);
     assert_eq!(copy.size(), (0, 0));
-    // Same name, other group-by: the old groups are dropped.
+    // Same name, other group-by (new rules over imported state): the old groups are dropped.
     r.hit(0, "deny", 0, A);
     assert_eq!(r.state.size(), (2, 2));
     let mut changed = push_bombing();
     changed.group_by.truncate(0);
     r.specs[0] = changed;
+    r.state.retain_specs(&r.specs);
     r.hit(0, "deny", S, A);
     assert_eq!(r.state.size(), (2, 2), "one new group with one entry, the old one gone");
     // Same name, other kind: also dropped (by advance too).
