@@ -106,7 +106,7 @@ impl Fields for GroupFields<'_> {
 
 impl Fields for EventView<'_> {
     fn values(&self, path: &str) -> Vec<String> {
-        FieldPath::parse(path).map(|p| self.texts(&p)).unwrap_or_default()
+        self.texts_of(path)
     }
 }
 

@@ -336,6 +336,8 @@ pub(crate) struct EventView<'a> {
     embedded: Embedded,
     /// What each numbered path resolved to, once per event (see [`FieldPath::id`]).
     memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
+    /// The same for paths given as text (the correlations' group-by and value fields).
+    named: RefCell<Vec<(String, Rc<[Found<'a>]>)>>,
 }
 
 /// A value a path reached, kept for the other rules that test the same path.
@@ -386,6 +388,7 @@ impl<'a> EventView<'a> {
             ecs: Ecs::Text(ecs, OnceCell::new()),
             embedded: RefCell::default(),
             memo: RefCell::default(),
+            named: RefCell::default(),
         }
     }
 
@@ -397,6 +400,7 @@ impl<'a> EventView<'a> {
             ecs: Ecs::Typed(ecs),
             embedded: RefCell::default(),
             memo: RefCell::default(),
+            named: RefCell::default(),
         }
     }
 
@@ -432,6 +436,28 @@ impl<'a> EventView<'a> {
             }
         }
         !found.is_empty()
+    }
+
+    /// Every scalar value of the path written as `path`, as text; empty when absent or when the
+    /// path is not valid. Resolved once per event for each distinct text.
+    pub(crate) fn texts_of(&self, path: &str) -> Vec<String> {
+        let known = self.named.borrow().iter().find(|(p, _)| p == path).map(|(_, found)| Rc::clone(found));
+        let found = match known {
+            Some(found) => found,
+            None => {
+                let mut all = Vec::new();
+                if let Ok(parsed) = FieldPath::parse(path) {
+                    self.resolve(&parsed, &mut |v| {
+                        all.push(self.keep(v));
+                        false
+                    });
+                }
+                let found: Rc<[Found<'a>]> = all.into();
+                self.named.borrow_mut().push((path.to_owned(), Rc::clone(&found)));
+                found
+            }
+        };
+        found.iter().filter_map(|v| v.val().text().map(Cow::into_owned)).collect()
     }
 
     /// A value to keep: strings of the raw text are borrowed again from it, others copied.

@@ -15,6 +15,20 @@ pub(super) fn values(window: &[Entry], field: &str, condition: &Condition) -> Op
     if !condition.reachable_up_to(f(window.len())) {
         return None;
     }
+    // With only a lower bound (`gte`, `gt`), find out cheaply whether enough distinct values are
+    // there at all before counting them all (most windows hold one value many times).
+    if condition.lt.is_none() && condition.lte.is_none() && condition.eq.is_none() {
+        let mut seen: Vec<&str> = Vec::new();
+        let enough = window.iter().any(|x| {
+            if !seen.contains(&x.k.as_str()) {
+                seen.push(&x.k);
+            }
+            condition.test(f(seen.len()))
+        });
+        if !enough {
+            return None;
+        }
+    }
     let mut distinct: Vec<&str> = window.iter().map(|x| x.k.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();

@@ -202,18 +202,24 @@ fn with_group<G: Recency + Default>(
     cap: usize,
     f: impl FnOnce(&mut G, bool) -> Option<Out>,
 ) -> Option<Out> {
-    let fresh = !groups.contains_key(key);
-    if fresh {
-        groups.insert(key.to_owned(), G::default());
+    match groups.get_mut(key) {
+        Some(group) => {
+            let out = f(group, false);
+            if group.is_empty() {
+                groups.remove(key);
+            }
+            out
+        }
+        None => {
+            let mut group = G::default();
+            let out = f(&mut group, true);
+            if !group.is_empty() {
+                groups.insert(key.to_owned(), group);
+                evict(groups, cap);
+            }
+            out
+        }
     }
-    let group = groups.get_mut(key)?;
-    let out = f(group, fresh);
-    if group.is_empty() {
-        groups.remove(key);
-    } else {
-        evict(groups, cap);
-    }
-    out
 }
 
 /// Keeps at most `cap` groups: evicts the least recently seen (ties by key) down to 90 % of `cap`,
