@@ -53,9 +53,9 @@ pub enum Command {
     /// A delivery is answered 200 only once it is durable in the store; it is written to the sinks
     /// right after. Stops on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
-    /// Sync the directory (users, groups, memberships, devices, user schema) of every org with
-    /// [org.directory] enabled = true into the store, and write changed users and devices to the
-    /// sinks as entity documents.
+    /// Sync the directory (users, groups, memberships, devices, admin roles, user schema) of every
+    /// org with [org.directory] enabled = true into the store, and write changed users and devices
+    /// to the sinks as entity documents.
     ///
     /// Without --once it runs on the schedule (a full sync every full_interval_secs, an incremental
     /// one every incremental_interval_secs) until Ctrl-C; `poll` and `serve` run the same schedule.
@@ -200,8 +200,8 @@ pub struct SimArgs {
     /// New events per minute while it runs.
     #[arg(long, default_value_t = 60)]
     pub events_per_minute: u32,
-    /// Users in the simulated directory (/api/v1/users, groups, devices, schema); the log's
-    /// actors are among them.
+    /// Users in the simulated directory (/api/v1/users, groups, devices, admin roles, schema); the
+    /// log's actors are among them.
     #[arg(long, default_value_t = 200)]
     pub directory_users: usize,
 }

@@ -47,6 +47,11 @@ pub struct DirectoryConfig {
     pub rate_limit_headroom_percent: u8,
     /// Sync devices too (`/api/v1/devices?expand=user`, scope okta.devices.read).
     pub devices: bool,
+    /// Sync admin role assignments too (`/api/v1/iam/assignees/users`, then each assignee's
+    /// `/api/v1/users/{id}/roles`, on every sync; scope okta.roles.read). When Okta refuses them
+    /// (403) the sync warns once and goes on without them; `false` stops asking and forgets the
+    /// stored roles.
+    pub roles: bool,
 }
 
 impl Default for DirectoryConfig {
@@ -58,6 +63,7 @@ impl Default for DirectoryConfig {
             incremental_overlap_secs: 60,
             rate_limit_headroom_percent: 20,
             devices: true,
+            roles: true,
         }
     }
 }
@@ -67,7 +73,7 @@ impl Default for DirectoryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EnrichmentSettings {
     /// Okta profile attributes copied onto the actor and User targets; empty = the defaults
-    /// (email, department, title, manager, groups, status).
+    /// (email, department, title, manager, groups, roles, status).
     pub profile_fields: Vec<String>,
     /// Custom profile attributes to copy too: Okta attribute name = output name.
     pub custom_attributes: std::collections::BTreeMap<String, String>,
@@ -665,7 +671,8 @@ token_env = "OKTA_API_TOKEN"        # or: token_file = "/run/secrets/okta-token"
 # The org's directory: users (DEPROVISIONED ones too), groups and memberships, devices and the user
 # schema, kept in the store, written to the sinks as entity documents (event.kind: asset), and used to
 # enrich every event. OAuth apps need the scopes okta.users.read, okta.groups.read, okta.devices.read
-# and okta.schemas.read as well. `okta-normalizer sync --once` runs one on demand.
+# and okta.schemas.read as well, and okta.roles.read for admin roles (without it the sync warns and goes
+# on without roles). `okta-normalizer sync --once` runs one on demand.
 [org.directory]
 enabled = false
 full_interval_secs = 86400          # a full sync (also finds deleted objects) every 24 h
@@ -673,11 +680,12 @@ incremental_interval_secs = 900     # only what changed, every 15 min
 incremental_overlap_secs = 60       # reach back behind the newest lastUpdated (search lags writes)
 rate_limit_headroom_percent = 20    # of each directory bucket, left for the org's other clients
 devices = true                      # /api/v1/devices?expand=user
+roles = true                        # admin role assignments (user.roles), read on every sync
 
 # Which directory fields are copied onto the actor and User targets of every event (also [enrichment]
 # at the top level, for every org).
 [org.enrichment]
-profile_fields = []                 # empty: email, department, title, manager, groups, status
+profile_fields = []                 # empty: email, department, title, manager, groups, roles, status
 custom_attributes = { }             # custom profile attributes: e.g. { costCenter = "cost_center" }
 
 [[org.sinks]]
@@ -741,6 +749,7 @@ mod tests {
         let d = &config.orgs[0].directory;
         assert!(d.enabled);
         assert_eq!((d.full_interval_secs, d.incremental_interval_secs), (86_400, 900), "the defaults");
+        assert!(d.roles, "admin roles are synced unless switched off");
         let oauth = on.replace(
             "type = \"ssws\"\ntoken_env = \"OKTA_API_TOKEN\"",
             "type = \"oin\"\nclient_id = \"0oa1\"\nsecret_env = \"S\"\nscopes = [\"okta.logs.read\", \"okta.users.read\"]",

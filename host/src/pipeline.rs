@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::config::{OrgConfig, SinkConfig};
 use crate::guest::{
     AlertKind, BatchOptions, DetectionConfig, DirectoryChange, DirectoryKind, DirectoryObject, DirectoryUpdate,
-    EngineConfig, GroupMembers, InputFormat, Normalizer, Outcome, OutputOptions, Runtime,
+    EngineConfig, GroupMembers, InputFormat, Normalizer, Outcome, OutputOptions, Runtime, UserRoles,
 };
 use crate::sinks::{Doc, FileSink, FileSinkConfig, OpenSearchSink, OpenSearchSinkConfig, Sink, StdoutSink};
 use crate::sources::directory::{Changes, kind_name};
@@ -249,7 +249,7 @@ impl OrgPipeline {
     /// written when the objects were synced, so they are dropped.
     fn load_directory(&mut self) -> Result<()> {
         let name = self.name.clone();
-        let (objects, memberships) = {
+        let (objects, memberships, roles) = {
             let store = self.store();
             let mut objects = Vec::new();
             for kind in [DirectoryKind::UserSchema, DirectoryKind::User, DirectoryKind::Group, DirectoryKind::Device] {
@@ -258,7 +258,8 @@ impl OrgPipeline {
                 }
             }
             let members = store.directory_members(&name)?;
-            (objects, members)
+            let roles = store.directory_roles(&name)?;
+            (objects, members, roles)
         };
         if objects.is_empty() && !self.directory_loaded {
             return Ok(());
@@ -270,6 +271,7 @@ impl OrgPipeline {
                 .into_iter()
                 .map(|(group_id, user_ids)| GroupMembers { group_id, user_ids })
                 .collect(),
+            roles: roles.into_iter().map(|(user_id, json)| UserRoles { user_id, json }).collect(),
             observed_ms: crate::time::now_ms(),
         };
         let result = blocking(|| self.normalizer.update_directory(&update))
@@ -291,8 +293,8 @@ impl OrgPipeline {
     }
 
     /// Applies one directory sync: updates the engine, writes the entity documents it returns
-    /// to every sink, makes them durable, then commits the objects, memberships, marks and sink
-    /// positions in one transaction. On an error nothing is committed, and the sinks and the
+    /// to every sink, makes them durable, then commits the objects, memberships, role lists, marks
+    /// and sink positions in one transaction. On an error nothing is committed, and the sinks and the
     /// engine's directory return to the store's state.
     pub async fn apply_directory(&mut self, changes: &Changes) -> Result<DirectoryApplied> {
         if self.dirty {
@@ -321,6 +323,14 @@ impl OrgPipeline {
                 .memberships
                 .iter()
                 .map(|(g, users)| GroupMembers { group_id: g.clone(), user_ids: users.clone() })
+                .collect(),
+            roles: changes
+                .roles
+                .iter()
+                .map(|(user, json)| UserRoles {
+                    user_id: user.clone(),
+                    json: json.clone().unwrap_or_else(|| "[]".to_owned()),
+                })
                 .collect(),
             observed_ms: crate::time::now_ms(),
         };
@@ -354,6 +364,7 @@ impl OrgPipeline {
                 })
                 .collect(),
             memberships: changes.memberships.iter().map(|(g, users)| (g.as_str(), users.as_slice())).collect(),
+            roles: changes.roles.iter().map(|(user, json)| (user.as_str(), json.as_deref())).collect(),
             marks: changes.marks,
             sinks: positions.iter().map(|(n, p)| (n.as_str(), *p)).collect(),
         };

@@ -1172,6 +1172,7 @@ fn sync_once_pulls_the_directory_and_says_what_it_did() {
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(line.starts_with("acme: full sync in "), "{line}");
     assert!(line.contains(", 250 users, "), "deprovisioned users included: {line}");
+    assert!(line.contains("; 6 users' roles changed, 6 hold an admin role;"), "admin roles: {line}");
     let entities = std::fs::read_dir(dir.join("events"))
         .expect("events dir")
         .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("readable"))
@@ -1186,6 +1187,7 @@ fn sync_once_pulls_the_directory_and_says_what_it_did() {
     assert!(out.status.success(), "{}", stderr(&out));
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(line.contains("incremental sync") && line.contains("0 discovered, 0 modified"), "{line}");
+    assert!(line.contains("0 users' roles changed, 6 hold an admin role"), "roles are read every time: {line}");
     assert!(!line.contains(token) && !stderr(&out).contains(token), "the token never appears");
 
     let out = run(&["sync", "--once", "--org", "nope", "--config", config.to_str().unwrap()], None);

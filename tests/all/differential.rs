@@ -118,6 +118,11 @@ fn directory_updates() -> (okta_normalizer_core::DirectoryUpdate, okta_normalize
             .iter()
             .map(|m| wit::GroupMembers { group_id: m.group_id.clone(), user_ids: m.user_ids.clone() })
             .collect(),
+        roles: update
+            .roles
+            .iter()
+            .map(|r| wit::UserRoles { user_id: r.user_id.clone(), json: r.json.clone() })
+            .collect(),
         observed_ms: update.observed_ms,
     };
     (update, wit)
@@ -151,7 +156,7 @@ fn enrichment_and_entities_are_byte_identical() {
     assert_eq!(n_docs.len(), 10);
     assert_eq!(n_docs, w_docs);
 
-    let mut enriched = 0;
+    let (mut enriched, mut by_admin) = (0, 0);
     for (name, input) in golden_inputs() {
         let a = native.normalize(&input, &batch(InputFormat::Auto)).expect("a batch");
         let b = component.normalize(&input, &wit_batch(InputFormat::Auto)).expect("no trap").expect("a batch");
@@ -161,6 +166,11 @@ fn enrichment_and_entities_are_byte_identical() {
             .iter()
             .filter(|f| matches!(f, Flat::Normalized { document, .. } if document.contains("\"okta\":{") && document.contains("\"enrichment\":{")))
             .count();
+        by_admin += a
+            .iter()
+            .filter(|f| matches!(f, Flat::Normalized { document, .. } if document.contains(r#""roles":["ORG_ADMIN","SUPER_ADMIN"]"#)))
+            .count();
     }
     assert!(enriched > 20, "most golden events have a User actor and are enriched ({enriched})");
+    assert!(by_admin > 5, "Dana (super admin, org admin through a group) acts in golden events ({by_admin})");
 }

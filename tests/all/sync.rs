@@ -1,7 +1,9 @@
 //! The directory sync against the simulator: a full sync and then incremental ones after
-//! mutations leave the store equal to the simulated directory, deprovisioned users included; a
-//! membership change refetches only that group; the poll and the sync share a tight budget
-//! without a 429 for the poller; a 10k-user org syncs within the rate budget (figures printed).
+//! mutations leave the store equal to the simulated directory, deprovisioned users and admin roles
+//! included; a membership change refetches only that group; role changes reach an incremental
+//! sync; a refused role API (403) or `roles = false` leaves a working sync without roles; the poll
+//! and the sync share a tight budget without a 429 for the poller; a 10k-user org syncs within the
+//! rate budget (figures printed).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use okta_normalizer_host::commands::sync::{summary, sync};
 use okta_normalizer_host::config::Config;
+use okta_normalizer_host::sim::directory::ROLE_GROUP;
 use okta_normalizer_host::sim::generator::Generator;
-use okta_normalizer_host::sim::{Chaos, Directory, SimConfig, SimHandle, Simulator, TokenStatus};
+use okta_normalizer_host::sim::{
+    Chaos, Directory, OAuthConfig, OinClient, SimConfig, SimHandle, Simulator, TokenStatus,
+};
 use okta_normalizer_host::sources::directory::{Mode, SyncReport};
 use okta_normalizer_host::store::Store;
 use okta_normalizer_tests::runtime;
@@ -39,9 +44,14 @@ async fn start_sim(config: SimConfig, users: usize, lag: Duration) -> SimHandle 
 fn write_config(dir: &Path, sim: &SimHandle, extra: &str) -> Config {
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
+    write_config_with(dir, sim, &format!("type = \"ssws\"\ntoken_file = {token_file:?}"), extra)
+}
+
+/// A config whose `[org.auth]` holds `auth`, with `extra` lines in `[org.directory]`.
+fn write_config_with(dir: &Path, sim: &SimHandle, auth: &str, extra: &str) -> Config {
     let text = format!(
         "[store]\npath = {store:?}\n\n[[org]]\nname = \"acme\"\nurl = {url:?}\ntenant = {DOMAIN:?}\npage_limit = 100\n\
-         interval_secs = 1\nretry_base_ms = 20\n\n[org.auth]\ntype = \"ssws\"\ntoken_file = {token_file:?}\n\n\
+         interval_secs = 1\nretry_base_ms = 20\n\n[org.auth]\n{auth}\n\n\
          [org.directory]\nenabled = true\nincremental_overlap_secs = 2\n{extra}\n\n[[org.sinks]]\ntype = \"file\"\n\
          dir = {events:?}\nmax_bytes = 50000000\n",
         store = dir.join("store.db"),
@@ -54,7 +64,10 @@ fn write_config(dir: &Path, sim: &SimHandle, extra: &str) -> Config {
 }
 
 async fn sync_once(dir: &Path, sim: &SimHandle, mode: Mode) -> SyncReport {
-    let config = write_config(dir, sim, "");
+    sync_config(write_config(dir, sim, ""), mode).await
+}
+
+async fn sync_config(config: Config, mode: Mode) -> SyncReport {
     let (_tx, rx) = watch::channel(false);
     let mut results =
         sync(config, runtime(), Some(mode), None, rx, Duration::from_secs(3600)).await.expect("sync runs");
@@ -104,6 +117,46 @@ fn assert_store_matches(dir: &Path, sim: &SimHandle) {
         expected.devices.into_iter().map(|(k, v)| (k, device_shape(v))).collect();
     assert_eq!(devices, expected_devices, "devices");
     assert_eq!(parse("user-schema").get("default"), Some(&expected.schema), "schema");
+    let roles: BTreeMap<String, Value> = store
+        .directory_roles("acme")
+        .expect("reads")
+        .into_iter()
+        .map(|(id, json)| (id, serde_json::from_str(&json).expect("stored JSON")))
+        .collect();
+    assert_eq!(roles, sorted_roles(expected.roles), "admin roles");
+}
+
+/// Role lists as the sync stores them: each sorted by assignment id.
+fn sorted_roles(roles: BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Value> {
+    roles
+        .into_iter()
+        .map(|(id, mut list)| {
+            list.sort_by_key(|a| (a["id"].as_str().unwrap_or_default().to_owned(), a.to_string()));
+            (id, Value::Array(list))
+        })
+        .collect()
+}
+
+/// What `user.roles` should say for a role list: active standard types and custom labels.
+fn role_names(list: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .iter()
+        .filter(|a| a["status"] == "ACTIVE")
+        .filter_map(|a| if a["type"] == "CUSTOM" { a["label"].as_str() } else { a["type"].as_str() })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The last entity document written for a user.
+fn last_entity(dir: &Path, user: &str) -> Value {
+    entities_written(dir)
+        .into_iter()
+        .filter(|e| e["user"]["id"] == user)
+        .max_by_key(|e| e["@timestamp"].as_str().map(str::to_owned))
+        .expect("an entity document")
 }
 
 /// Every entity document in the sink files.
@@ -164,15 +217,56 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
     assert_eq!(u64::try_from(entities.len()).expect("small"), full.entities);
     assert!(entities.iter().any(|e| e["user"]["id"] == gone.as_str()), "the deprovisioned user has a document");
 
+    // Admin roles: the generator's admins, a custom role and a role held through a group.
+    let admins = sim.directory_snapshot().roles;
+    let all: Vec<&Value> = admins.values().flatten().collect();
+    assert!(all.iter().any(|a| a["assignmentType"] == "GROUP"), "a role through a group: {all:?}");
+    assert!(all.iter().any(|a| a["type"] == "CUSTOM" && a["resource-set"].is_string()), "a custom role");
+    assert!(all.iter().any(|a| a["type"] == "SUPER_ADMIN"));
+    let holders = admins.len();
+    assert!(holders >= 6, "a handful of admins: {holders}");
+    assert_eq!(usize::try_from(full.role_holders).expect("small"), holders);
+    assert_eq!(usize::try_from(full.roles_changed).expect("small"), holders, "every admin's roles are new");
+    assert_eq!(full.calls.get("role_assignees"), Some(&1), "one page of assignees");
+    assert_eq!(full.calls.get("user_roles").copied(), Some(u64::try_from(holders).expect("small")));
+    for (id, list) in &admins {
+        let doc = entities.iter().find(|e| e["user"]["id"] == id.as_str()).expect("the admin's document");
+        assert_eq!(doc["user"]["roles"], json!(role_names(list)), "{id}");
+        assert_eq!(doc["okta"]["user"]["roles"].as_array().map(Vec::len), Some(list.len()), "{id}");
+    }
+    let plain = entities.iter().find(|e| !admins.contains_key(e["user"]["id"].as_str().unwrap_or_default()));
+    assert!(plain.is_some_and(|e| e["user"].get("roles").is_none()), "users without roles have no user.roles");
+
     // Mutations: one of each kind, then an incremental sync once search caught up.
     let groups = sim.directory(|d| d.group_ids());
     let everyone = sim.directory(|d| d.everyone());
     let (from, to) = {
         let member = &ids[10];
-        let from = groups.iter().find(|g| **g != everyone && sim.directory(|d| d.members(g).contains(member)));
-        let to = groups.iter().find(|g| **g != everyone && !sim.directory(|d| d.members(g).contains(member)));
+        // Not the group holding a role: this move is about memberships, not roles.
+        let names = sim.directory_snapshot().groups;
+        let plain = |g: &&String| **g != everyone && names[*g]["profile"]["name"] != ROLE_GROUP.0;
+        let from = groups.iter().filter(plain).find(|g| sim.directory(|d| d.members(g).contains(member)));
+        let to = groups.iter().filter(plain).find(|g| !sim.directory(|d| d.members(g).contains(member)));
         (from.expect("a group of the member").clone(), to.expect("another group").clone())
     };
+    // Roles: one user without a role gets one, and one direct assignment is removed. Neither moves
+    // a user's lastUpdated, so only reading the roles on every sync finds them.
+    let (granted, revoked) = sim.directory(|d| {
+        let granted = ids[20..].iter().find(|u| !admins.contains_key(*u)).expect("a user without a role").clone();
+        assert!(d.assign_role(&granted, "REPORT_ADMIN").is_some());
+        let (revoked, assignment) = admins
+            .iter()
+            .filter(|(u, _)| **u != granted)
+            .find_map(|(u, list)| {
+                let a = list.iter().find(|a| a["assignmentType"] == "USER" && a["type"] == "READ_ONLY_ADMIN")?;
+                Some((u.clone(), a["id"].as_str()?.to_owned()))
+            })
+            .expect("a direct READ_ONLY_ADMIN");
+        assert!(d.unassign_role(&revoked, &assignment));
+        (granted, revoked)
+    });
+    let docs_of = |user: &str| entities_written(&dir).iter().filter(|e| e["user"]["id"] == user).count();
+    let before = (docs_of(&granted), docs_of(&revoked));
     sim.directory(|d| {
         let new = d.create_user("Rowan", "Test");
         assert!(d.update_profile(&ids[1], &json!({"title": "VP Engineering", "badgeId": "B999999"})));
@@ -194,10 +288,27 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
     assert_eq!(calls.calls.get("group_users"), Some(&3), "members of Everyone and the two groups only: {calls:?}");
     assert_eq!(inc.groups_refetched, 3);
     assert_eq!(calls.rejected_429, 0);
+    assert_eq!(inc.roles_changed, 2, "the granted and the revoked role");
+    assert_eq!(calls.calls.get("role_assignees"), Some(&1));
+    assert_eq!((docs_of(&granted), docs_of(&revoked)), (before.0 + 1, before.1 + 1), "both get a new document");
+    let roles_now = sim.directory_snapshot().roles;
+    assert_eq!(last_entity(&dir, &granted)["user"]["roles"], json!(["REPORT_ADMIN"]));
+    let left = roles_now.get(&revoked).map(|l| role_names(l)).unwrap_or_default();
+    let doc = last_entity(&dir, &revoked);
+    assert_eq!(doc["user"].get("roles").cloned().unwrap_or(json!([])), json!(left), "{doc}");
+    assert!(
+        !doc["okta"]["user"]["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["type"] == "READ_ONLY_ADMIN" && a["assignment_type"] == "USER"),
+        "the revoked assignment is gone: {doc}"
+    );
 
     // Nothing changed: an incremental sync finds nothing (boundary duplicates are absorbed).
     let idle = sync_once(&dir, &sim, Mode::Incremental).await;
     assert_eq!(idle.changes, [0, 0, 0, 0], "nothing new");
+    assert_eq!((idle.roles_changed, idle.entities), (0, 0), "no role changed, no document");
 
     // Deletions are only visible to a full sync.
     let mentions = |id: &str| entities_written(&dir).iter().filter(|e| e.to_string().contains(id)).count();
@@ -229,7 +340,7 @@ async fn polled_events_are_enriched_from_the_synced_directory() {
     assert!(results[0].1.is_ok(), "{:?}", results[0].1);
     assert_events_once(&dir, &logged);
     let directory = sim.directory_snapshot();
-    let mut enriched = 0;
+    let (mut enriched, mut by_admins) = (0, 0);
     for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
         for doc in text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")) {
@@ -245,9 +356,20 @@ async fn polled_events_are_enriched_from_the_synced_directory() {
             assert_eq!(actor["department"], user["profile"]["department"], "{doc}");
             assert_eq!(doc["user"]["email"], user["profile"]["email"], "{doc}");
             enriched += 1;
+            // The actor's admin roles, from the directory.
+            match directory.roles.get(id) {
+                Some(list) => {
+                    let names = json!(role_names(list));
+                    assert_eq!(doc["user"]["roles"], names, "{doc}");
+                    assert_eq!(actor["roles"], names, "{doc}");
+                    by_admins += 1;
+                }
+                None => assert!(doc["user"].get("roles").is_none() && actor.get("roles").is_none(), "{doc}"),
+            }
         }
     }
     assert!(enriched > 100, "most events have a known actor: {enriched} of {}", logged.len());
+    assert!(by_admins > 0, "the generator's admins act too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,13 +466,81 @@ async fn a_10k_user_org_syncs_within_the_rate_budget() {
     assert!(inc.changes[1] >= 50, "the 50 profile changes: {:?}", inc.changes);
     assert_store_matches(&dir, &sim);
     println!(
-        "10k-user org: full sync {} calls {:?} in {:.2} s; incremental sync {} calls {:?} in {:.2} s",
+        "10k-user org: full sync {} calls {:?} in {:.2} s; incremental sync {} calls {:?} in {:.2} s; {} admins",
         full_calls.total(),
         full_calls.calls,
         full.elapsed.as_secs_f64(),
         inc_calls.total(),
         inc_calls.calls,
-        inc.elapsed.as_secs_f64()
+        inc.elapsed.as_secs_f64(),
+        inc.role_holders
     );
-    assert!(inc_calls.total() <= 10, "an incremental sync is a handful of calls");
+    // Roles are read on every sync: one page of assignees, then one call per admin.
+    let roles = 1 + u64::from(inc.role_holders);
+    assert_eq!(
+        inc_calls.calls.get("role_assignees").copied().unwrap_or(0)
+            + inc_calls.calls.get("user_roles").copied().unwrap_or(0),
+        roles
+    );
+    assert!(inc_calls.total() - roles <= 10, "an incremental sync is a handful of calls besides the roles");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_roles_leave_a_working_sync_without_roles() {
+    // An admin who may not read roles (SSWS): 403 E0000006 from the role APIs.
+    let sim = start_sim(SimConfig { roles_denied: true, ..SimConfig::default() }, 60, Duration::ZERO).await;
+    let dir = test_dir("sync-roles-denied");
+    let full = sync_once(&dir, &sim, Mode::Full).await;
+    assert_eq!(full.users, 60, "the rest of the directory is synced");
+    let why = full.roles_refused.as_deref().expect("the report says why the roles were not read");
+    assert!(why.contains("403 E0000006") && why.contains("okta.roles.read"), "{why}");
+    assert_eq!((full.roles_changed, full.role_holders), (0, 0));
+    assert_eq!(full.calls.get("role_assignees"), Some(&1), "one refused call, then no more");
+    assert_eq!(full.calls.get("user_roles"), None);
+    assert!(store(&dir).directory_roles("acme").expect("reads").is_empty());
+    assert!(entities_written(&dir).iter().all(|e| e["user"].get("roles").is_none()));
+    let again = sync_once(&dir, &sim, Mode::Incremental).await;
+    assert!(again.roles_refused.is_some());
+
+    // OAuth without okta.roles.read: the scope check refuses (403 insufficient_scope), same result.
+    let scopes = ["okta.logs.read", "okta.users.read", "okta.groups.read", "okta.devices.read", "okta.schemas.read"];
+    let oauth = OAuthConfig {
+        oin_clients: vec![OinClient {
+            client_id: "0oa-sync".into(),
+            secret: "sync-secret-0123456789abcdefghijklmnop".into(),
+            scopes: scopes.map(str::to_owned).to_vec(),
+            dpop_required: false,
+        }],
+        ..OAuthConfig::default()
+    };
+    let sim = start_sim(SimConfig { oauth, ..SimConfig::default() }, 60, Duration::ZERO).await;
+    let dir = test_dir("sync-roles-scope");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "sync-secret-0123456789abcdefghijklmnop").expect("secret file");
+    let auth = format!("type = \"oin\"\nclient_id = \"0oa-sync\"\nsecret_file = {secret:?}\nscopes = {scopes:?}");
+    let full = sync_config(write_config_with(&dir, &sim, &auth, ""), Mode::Full).await;
+    assert_eq!(full.users, 60);
+    let why = full.roles_refused.as_deref().expect("refused");
+    assert!(why.contains("insufficient_scope") && why.contains("okta.roles.read"), "{why}");
+    assert!(!why.contains("sync-secret"), "no secret in messages: {why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_switched_off_are_not_read_and_are_forgotten() {
+    let sim = start_sim(SimConfig::default(), 60, Duration::ZERO).await;
+    let dir = test_dir("sync-roles-off");
+    let full = sync_once(&dir, &sim, Mode::Full).await;
+    let holders = sim.directory_snapshot().roles;
+    assert_eq!(usize::try_from(full.role_holders).expect("small"), holders.len());
+    assert_store_matches(&dir, &sim);
+    sim.reset_directory_calls();
+    let off = sync_config(write_config(&dir, &sim, "roles = false"), Mode::Incremental).await;
+    let calls = sim.directory_calls();
+    assert!(!calls.calls.contains_key("role_assignees") && !calls.calls.contains_key("user_roles"), "{calls:?}");
+    assert_eq!(usize::try_from(off.roles_changed).expect("small"), holders.len(), "every stored list is dropped");
+    assert_eq!(off.role_holders, 0);
+    assert!(store(&dir).directory_roles("acme").expect("reads").is_empty());
+    for id in holders.keys() {
+        assert!(last_entity(&dir, id)["user"].get("roles").is_none(), "{id}'s new document has no roles");
+    }
 }

@@ -214,6 +214,7 @@ pub(crate) fn directory_update(u: wit::DirectoryUpdate) -> core::DirectoryUpdate
             .into_iter()
             .map(|m| core::GroupMembers { group_id: m.group_id, user_ids: m.user_ids })
             .collect(),
+        roles: u.roles.into_iter().map(|r| core::UserRoles { user_id: r.user_id, json: r.json }).collect(),
         observed_ms: u.observed_ms,
     }
 }

@@ -28,7 +28,7 @@ pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSou
 pub use diag::Diagnostic;
 pub use directory::{
     DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
-    EnrichmentConfig, Entity, GroupMembers,
+    EnrichmentConfig, Entity, GroupMembers, UserRoles,
 };
 pub use normalize::provenance::{FieldSource, Origin};
 

@@ -51,8 +51,12 @@ pub(super) fn run(args: &SyncArgs, runtime: &Runtime) -> Result<ExitCode> {
 /// One line about a finished sync.
 pub fn summary(org: &str, r: &SyncReport) -> String {
     let calls: Vec<String> = r.calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let roles = match &r.roles_refused {
+        None => format!("{} users' roles changed, {} hold an admin role", r.roles_changed, r.role_holders),
+        Some(why) => format!("admin roles not read ({why}), {} hold one as stored", r.role_holders),
+    };
     format!(
-        "{org}: {} sync in {:.1} s, {} calls ({}), {} users, {} groups, {} devices; {} discovered, {} modified, {} deprovisioned, {} deleted; {} groups' members fetched; {} entity documents written",
+        "{org}: {} sync in {:.1} s, {} calls ({}), {} users, {} groups, {} devices; {} discovered, {} modified, {} deprovisioned, {} deleted; {roles}; {} groups' members fetched; {} entity documents written",
         if r.full { "full" } else { "incremental" },
         r.elapsed.as_secs_f64(),
         r.total_calls(),

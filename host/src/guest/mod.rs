@@ -17,7 +17,7 @@ pub use bindings::exports::okta::normalizer::normalizer::{
     Alert, AlertKind, BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, DetectionConfig,
     Diagnostic, DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
     EnrichmentConfig, Entity, EventError, GroupMembers, InputFormat, LocatedOutcome, Normalized, Outcome,
-    OutputOptions, Placeholder, RuleError, RuleInfo, RuleSource, TestResult,
+    OutputOptions, Placeholder, RuleError, RuleInfo, RuleSource, TestResult, UserRoles,
 };
 use bindings::{OktaNormalizer, OktaNormalizerPre};
 
@@ -89,7 +89,7 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component does not export okta:normalizer@0.3.0; is it from another version?")?;
+            .context("the component does not export okta:normalizer@0.4.0; is it from another version?")?;
         Ok(Runtime { engine, component, pre })
     }
 

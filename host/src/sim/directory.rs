@@ -1,6 +1,7 @@
 //! The directory APIs of the simulated org (okta-api.md §6 and the §9 checklist):
 //! `GET /api/v1/users`, `/api/v1/groups`, `/api/v1/groups/{id}/users`, `/api/v1/devices` (with
-//! `expand=user`) and `/api/v1/meta/schemas/user/default`.
+//! `expand=user`) and `/api/v1/meta/schemas/user/default`; and the admin role APIs,
+//! `/api/v1/iam/assignees/users` and `/api/v1/users/{id}/roles`.
 //!
 //! - Users: a plain list hides `DEPROVISIONED` users; `search` and `filter` include them. `search`
 //!   reads an index that lags writes by [`Directory::search_lag`] (Okta's search is eventually
@@ -11,6 +12,11 @@
 //!   capped at 200 (1000 for group members, whose default is 1000 "for historical reasons").
 //! - Each API has its own per-minute bucket (§2.2) and every call counts against the org's shared
 //!   concurrency limit. Calls are counted per endpoint for tests and benchmarks.
+//! - Admin roles are assigned to users or to groups (whose members then hold them, with
+//!   `assignmentType: GROUP`). The assignee list holds every user with a role either way, 100 per
+//!   page at most, paged in the body's `_links.next` (not a Link header); a user's roles are one
+//!   unpaged array. Assigning or removing a role does not move the user's `lastUpdated`. Both
+//!   need scope `okta.roles.read`, and answer 403 `E0000006` when [`super::SimConfig::roles_denied`].
 //!
 //! Tests change the directory while the simulator runs through [`super::SimHandle::directory`]:
 //! create users, update profiles, deprovision, delete, move between groups, add or remove devices.
@@ -33,6 +39,27 @@ use super::{State, lock, now_ms, okta_error, parse_ms};
 
 const MAX_LIMIT: usize = 200;
 const MAX_MEMBERS_LIMIT: usize = 1000;
+const MAX_ASSIGNEES_LIMIT: usize = 100;
+
+/// The simulated org's id, in `orn`s.
+const ORG_ID: &str = "00o1sim0000000000000";
+
+/// Okta's standard admin roles: (type, label).
+pub const STANDARD_ROLES: [(&str, &str); 10] = [
+    ("SUPER_ADMIN", "Super Administrator"),
+    ("ORG_ADMIN", "Organizational Administrator"),
+    ("APP_ADMIN", "Application Administrator"),
+    ("USER_ADMIN", "Group Administrator"),
+    ("HELP_DESK_ADMIN", "Help Desk Administrator"),
+    ("READ_ONLY_ADMIN", "Read-only Administrator"),
+    ("MOBILE_ADMIN", "Mobile Administrator"),
+    ("API_ACCESS_MANAGEMENT_ADMIN", "API Access Management Administrator"),
+    ("REPORT_ADMIN", "Report Administrator"),
+    ("GROUP_MEMBERSHIP_ADMIN", "Group Membership Administrator"),
+];
+
+/// The group the generator assigns a role to, and that role.
+pub const ROLE_GROUP: (&str, &str) = ("Help Desk", "HELP_DESK_ADMIN");
 
 /// The custom profile attributes of the simulated org's schema: (name, title, JSON type).
 pub const CUSTOM_ATTRIBUTES: [(&str, &str, &str); 4] = [
@@ -66,6 +93,18 @@ struct Group {
     members: BTreeSet<String>,
 }
 
+/// One admin role assignment, to a user or to a group.
+#[derive(Debug, Clone)]
+struct Assignment {
+    id: String,
+    /// A standard type, or `CUSTOM`.
+    kind: String,
+    label: String,
+    /// A custom role's id (`cr0…`) and resource set (`iam…`).
+    custom: Option<(String, String)>,
+    created: String,
+}
+
 /// The simulated org's directory.
 #[derive(Debug, Clone)]
 pub struct Directory {
@@ -83,6 +122,10 @@ pub struct Directory {
     groups: BTreeMap<String, Group>,
     devices: BTreeMap<String, Device>,
     schema: Value,
+    /// Role assignments made to users, by user id.
+    user_roles: BTreeMap<String, Vec<Assignment>>,
+    /// Role assignments made to groups (held by their members), by group id.
+    group_roles: BTreeMap<String, Vec<Assignment>>,
     rng: fastrand::Rng,
 }
 
@@ -97,6 +140,8 @@ pub struct DirectorySnapshot {
     /// Devices as `expand=user` returns them.
     pub devices: BTreeMap<String, Value>,
     pub schema: Value,
+    /// Every user holding an admin role: its roles as `/api/v1/users/{id}/roles` returns them.
+    pub roles: BTreeMap<String, Vec<Value>>,
 }
 
 impl Directory {
@@ -113,6 +158,8 @@ impl Directory {
             groups: BTreeMap::new(),
             devices: BTreeMap::new(),
             schema: Value::Null,
+            user_roles: BTreeMap::new(),
+            group_roles: BTreeMap::new(),
             rng: fastrand::Rng::with_seed(seed),
         };
         d.schema = d.build_schema(&CUSTOM_ATTRIBUTES.map(|(n, t, ty)| (n.to_owned(), t.to_owned(), ty.to_owned())));
@@ -124,10 +171,16 @@ impl Directory {
     /// A directory of `users` users: the log generator's `people` first (with their ids, logins
     /// and devices), then invented ones. Groups: Everyone, the generator's `groups`, and one per
     /// ~100 users; every user is in Everyone and one or two more. About 70 % of users have a device.
+    /// Admin roles: the generator's admins are SUPER_ADMIN (the first) and ORG_ADMIN; of the other
+    /// users, the first has HELP_DESK_ADMIN, the next two READ_ONLY_ADMIN, the fourth a custom
+    /// role, and the third, fifth and sixth are the members of the [`ROLE_GROUP`] group, which
+    /// holds HELP_DESK_ADMIN (so they have it with `assignmentType: GROUP`).
     pub fn generate(seed: u64, people: &[Person], groups: &[(String, &str)], users: usize) -> Directory {
         let mut d = Directory::new(seed);
         let everyone = d.everyone();
         let mut group_ids: Vec<String> = Vec::new();
+        // Users in creation order, and the admins among them.
+        let mut order: Vec<(String, bool)> = Vec::with_capacity(users);
         for (id, name) in groups {
             if *name == "Everyone" {
                 // Keep the generator's id for the built-in group.
@@ -167,6 +220,7 @@ impl Directory {
                 }
             };
             let admin = people.get(i).is_some_and(|p| p.admin);
+            order.push((id.clone(), admin));
             let stamp = created + i64::try_from(i).unwrap_or(0) * 1000;
             d.insert_user(&id, &first, &last, &login, i, stamp);
             let join = |d: &mut Directory, g: &str| {
@@ -212,8 +266,65 @@ impl Directory {
         if let Some(g) = d.groups.get_mut(&everyone) {
             g.members.extend(all);
         }
+        d.generate_roles(&order, &settled);
         d.index = d.users.clone();
         d
+    }
+
+    /// The generator's admin roles (see [`Directory::generate`]), dated `settled`.
+    fn generate_roles(&mut self, order: &[(String, bool)], settled: &str) {
+        let mut admins = order.iter().filter(|(_, admin)| *admin).map(|(id, _)| id.clone());
+        if let Some(first) = admins.next() {
+            self.push_user_role(&first, "SUPER_ADMIN", None, settled);
+        }
+        for other in admins {
+            self.push_user_role(&other, "ORG_ADMIN", None, settled);
+        }
+        let others: Vec<String> = order.iter().filter(|(_, admin)| !*admin).map(|(id, _)| id.clone()).collect();
+        let pick = |i: usize| others.get(i).cloned();
+        if let Some(u) = pick(0) {
+            self.push_user_role(&u, "HELP_DESK_ADMIN", None, settled);
+        }
+        for u in [pick(1), pick(2)].into_iter().flatten() {
+            self.push_user_role(&u, "READ_ONLY_ADMIN", None, settled);
+        }
+        if let Some(u) = pick(3) {
+            let custom = (self.new_id("cr0"), self.new_id("iam"));
+            self.push_user_role(&u, "Security Auditor", Some(custom), settled);
+        }
+        let members: Vec<String> = [pick(2), pick(4), pick(5)].into_iter().flatten().collect();
+        if !members.is_empty() {
+            let (name, role) = ROLE_GROUP;
+            let id = self.new_id("00g");
+            self.insert_group(&id, name, "Help desk staff (admin role through the group)", "OKTA_GROUP");
+            if let Some(g) = self.groups.get_mut(&id) {
+                for key in ["created", "lastUpdated", "lastMembershipUpdated"] {
+                    g.json[key] = json!(settled);
+                }
+                g.members.extend(members);
+            }
+            let assignment = self.assignment(role, None, settled);
+            self.group_roles.entry(id).or_default().push(assignment);
+        }
+    }
+
+    /// A new assignment of the standard role `kind`, or of a custom role labelled `kind`.
+    fn assignment(&mut self, kind: &str, custom: Option<(String, String)>, created: &str) -> Assignment {
+        let label = STANDARD_ROLES.iter().find(|(t, _)| *t == kind).map_or(kind, |(_, l)| *l).to_owned();
+        Assignment {
+            id: self.new_id("ra1"),
+            kind: if custom.is_some() { "CUSTOM".to_owned() } else { kind.to_owned() },
+            label,
+            custom,
+            created: created.to_owned(),
+        }
+    }
+
+    fn push_user_role(&mut self, user: &str, kind: &str, custom: Option<(String, String)>, created: &str) -> String {
+        let a = self.assignment(kind, custom, created);
+        let id = a.id.clone();
+        self.user_roles.entry(user.to_owned()).or_default().push(a);
+        id
     }
 
     /// The id of the Everyone group.
@@ -480,6 +591,7 @@ impl Directory {
         if self.users.remove(id).is_none() {
             return false;
         }
+        self.user_roles.remove(id);
         self.write_index(id, None);
         let stamp = self.stamp();
         for g in self.groups.values_mut() {
@@ -551,7 +663,55 @@ impl Directory {
     }
 
     pub fn delete_group(&mut self, id: &str) -> bool {
+        self.group_roles.remove(id);
         self.groups.remove(id).is_some()
+    }
+
+    /// Assigns the standard admin role `kind` (`SUPER_ADMIN`, `READ_ONLY_ADMIN`, ...) to a user;
+    /// returns the assignment's id. `None` when the user or the role type does not exist, or the
+    /// user already holds it directly (Okta answers 409). The user's `lastUpdated` does not move.
+    pub fn assign_role(&mut self, user: &str, kind: &str) -> Option<String> {
+        let known = STANDARD_ROLES.iter().any(|(t, _)| *t == kind);
+        let held = self.user_roles.get(user).is_some_and(|r| r.iter().any(|a| a.kind == kind));
+        if !known || held || !self.users.contains_key(user) {
+            return None;
+        }
+        let now = self.stamp();
+        Some(self.push_user_role(user, kind, None, &now))
+    }
+
+    /// Assigns a custom role (labelled `label`, with a new role id and resource set) to a user.
+    pub fn assign_custom_role(&mut self, user: &str, label: &str) -> Option<String> {
+        if !self.users.contains_key(user) {
+            return None;
+        }
+        let now = self.stamp();
+        let custom = (self.new_id("cr0"), self.new_id("iam"));
+        Some(self.push_user_role(user, label, Some(custom), &now))
+    }
+
+    /// Assigns the standard admin role `kind` to a group: every member holds it.
+    pub fn assign_group_role(&mut self, group: &str, kind: &str) -> Option<String> {
+        if !STANDARD_ROLES.iter().any(|(t, _)| *t == kind) || !self.groups.contains_key(group) {
+            return None;
+        }
+        let now = self.stamp();
+        let a = self.assignment(kind, None, &now);
+        let id = a.id.clone();
+        self.group_roles.entry(group.to_owned()).or_default().push(a);
+        Some(id)
+    }
+
+    /// Removes a role assignment made to the user (not one it holds through a group).
+    pub fn unassign_role(&mut self, user: &str, assignment: &str) -> bool {
+        let Some(roles) = self.user_roles.get_mut(user) else { return false };
+        let before = roles.len();
+        roles.retain(|a| a.id != assignment);
+        let removed = roles.len() != before;
+        if roles.is_empty() {
+            self.user_roles.remove(user);
+        }
+        removed
     }
 
     /// Registers a new device to a user; returns its id.
@@ -613,6 +773,57 @@ impl Directory {
         self.users.get(id)
     }
 
+    /// The users holding an admin role, directly or through a group, sorted.
+    pub fn role_assignees(&self) -> Vec<String> {
+        let mut ids: BTreeSet<&String> =
+            self.user_roles.iter().filter(|(_, r)| !r.is_empty()).map(|(u, _)| u).collect();
+        for group in self.group_roles.iter().filter(|(_, r)| !r.is_empty()).map(|(g, _)| g) {
+            ids.extend(self.groups.get(group).into_iter().flat_map(|g| g.members.iter()));
+        }
+        ids.into_iter().filter(|u| self.users.contains_key(*u)).cloned().collect()
+    }
+
+    /// A user's role assignments as `/api/v1/users/{id}/roles` returns them: its own, then those
+    /// of its groups (by group id). `None` when the user does not exist.
+    pub fn roles(&self, user: &str) -> Option<Vec<Value>> {
+        if !self.users.contains_key(user) {
+            return None;
+        }
+        let base = &self.base;
+        let json = |a: &Assignment, assignee: String, via_group: bool| {
+            let mut v = json!({
+                "id": a.id,
+                "label": a.label,
+                "type": a.kind,
+                "status": "ACTIVE",
+                "created": a.created,
+                "lastUpdated": a.created,
+                "assignmentType": if via_group { "GROUP" } else { "USER" },
+                "_links": {"assignee": {"href": assignee}},
+            });
+            if let Some((role, set)) = &a.custom {
+                v["role"] = json!(role);
+                v["resource-set"] = json!(set);
+                v["_links"]["role"] = json!({"href": format!("{base}/api/v1/iam/roles/{role}")});
+                v["_links"]["resource-set"] = json!({"href": format!("{base}/api/v1/iam/resource-sets/{set}")});
+            }
+            v
+        };
+        let mut out: Vec<Value> = self
+            .user_roles
+            .get(user)
+            .into_iter()
+            .flatten()
+            .map(|a| json(a, format!("{base}/api/v1/users/{user}"), false))
+            .collect();
+        for (group, roles) in &self.group_roles {
+            if self.groups.get(group).is_some_and(|g| g.members.contains(user)) {
+                out.extend(roles.iter().map(|a| json(a, format!("{base}/api/v1/groups/{group}"), true)));
+            }
+        }
+        Some(out)
+    }
+
     /// The members of a group.
     pub fn members(&self, group: &str) -> Vec<String> {
         self.groups.get(group).map(|g| g.members.iter().cloned().collect()).unwrap_or_default()
@@ -626,6 +837,7 @@ impl Directory {
             members: self.groups.iter().map(|(id, g)| (id.clone(), g.members.iter().cloned().collect())).collect(),
             devices: self.devices.keys().filter_map(|id| Some((id.clone(), self.device_json(id, true)?))).collect(),
             schema: self.schema.clone(),
+            roles: self.role_assignees().into_iter().filter_map(|u| Some((u.clone(), self.roles(&u)?))).collect(),
         }
     }
 
@@ -847,7 +1059,8 @@ fn compare(field: &Value, value: &Value) -> Option<std::cmp::Ordering> {
 // ----- HTTP --------------------------------------------------------------------------------------
 
 /// The endpoint names calls are counted under.
-pub const ENDPOINTS: [&str; 5] = ["users", "groups", "group_users", "devices", "schema"];
+pub const ENDPOINTS: [&str; 7] =
+    ["users", "groups", "group_users", "devices", "schema", "role_assignees", "user_roles"];
 
 /// Counts of directory calls, per endpoint, and how many were 429s.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1167,6 +1380,95 @@ pub(super) async fn get_schema(
     .await
 }
 
+/// 403 `E0000006` when the principal may not read admin roles ([`super::SimConfig::roles_denied`]).
+fn roles_denied(s: &State, h: &HeaderMap) -> Option<Response> {
+    s.config.roles_denied.then(|| {
+        okta_error(
+            StatusCode::FORBIDDEN,
+            "E0000006",
+            "You do not have permission to perform the requested action",
+            h.clone(),
+        )
+    })
+}
+
+/// `GET /api/v1/iam/assignees/users`: the users holding an admin role, paged in the body.
+pub(super) async fn get_role_assignees(
+    AxumState(state): AxumState<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    serve(&state, |s| {
+        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Other, "role_assignees") {
+            Ok(h) => h,
+            Err(r) => return *r,
+        };
+        if let Some(r) = roles_denied(s, &h) {
+            return r;
+        }
+        let q = match parse_query(params, MAX_ASSIGNEES_LIMIT, MAX_ASSIGNEES_LIMIT) {
+            Ok(q) => q,
+            Err(r) => return *r,
+        };
+        let d = &s.directory;
+        let start = q.after.clone().unwrap_or_default();
+        let mut ids = d.role_assignees().into_iter().filter(|id| *id > start);
+        let page: Vec<String> = ids.by_ref().take(q.limit).collect();
+        let more = ids.next().is_some();
+        let base = &d.base;
+        let value: Vec<Value> = page
+            .iter()
+            .map(|id| {
+                json!({
+                    "id": id,
+                    "orn": format!("orn:okta:directory:{ORG_ID}:users:{id}"),
+                    "_links": {
+                        "self": {"href": format!("{base}/api/v1/users/{id}")},
+                        "roles": {"href": format!("{base}/api/v1/users/{id}/roles")},
+                    },
+                })
+            })
+            .collect();
+        let mut body = json!({"value": value, "_links": {}});
+        if more && let Some(last) = page.last() {
+            let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+            let href = format!("http://{host}{}?after={}&limit={}", uri.path(), encode(last), q.limit);
+            body["_links"]["next"] = json!({"href": href});
+        }
+        (StatusCode::OK, h, body.to_string()).into_response()
+    })
+    .await
+}
+
+/// `GET /api/v1/users/{id}/roles`: one user's role assignments, direct and through groups.
+pub(super) async fn get_user_roles(
+    AxumState(state): AxumState<Shared>,
+    AxumPath(user): AxumPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    serve(&state, |s| {
+        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Other, "user_roles") {
+            Ok(h) => h,
+            Err(r) => return *r,
+        };
+        if let Some(r) = roles_denied(s, &h) {
+            return r;
+        }
+        match s.directory.roles(&user) {
+            Some(roles) => (StatusCode::OK, h, Value::Array(roles).to_string()).into_response(),
+            None => okta_error(
+                StatusCode::NOT_FOUND,
+                "E0000007",
+                &format!("Not found: Resource not found: {user} (User)"),
+                h,
+            ),
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1209,5 +1511,43 @@ mod tests {
         assert_ne!(d.index[&v]["profile"]["title"], "CTO", "search lags");
         d.settle(d.now_ms + 10_000);
         assert_eq!(d.index[&v]["profile"]["title"], "CTO");
+    }
+
+    #[test]
+    fn roles_are_held_directly_and_through_a_group() {
+        let mut d = Directory::generate(7, &[], &[], 50);
+        let assignees = d.role_assignees();
+        assert_eq!(assignees.len(), 6, "four users with own roles, two more through the group: {assignees:?}");
+        let all: Vec<Value> = assignees.iter().flat_map(|u| d.roles(u).expect("a user")).collect();
+        let kinds: BTreeSet<&str> = all.iter().filter_map(|a| a["type"].as_str()).collect();
+        assert_eq!(kinds, BTreeSet::from(["CUSTOM", "HELP_DESK_ADMIN", "READ_ONLY_ADMIN"]));
+        let custom = all.iter().find(|a| a["type"] == "CUSTOM").expect("a custom role");
+        assert_eq!(custom["label"], "Security Auditor");
+        assert!(custom["role"].as_str().is_some_and(|r| r.starts_with("cr0")));
+        assert!(custom["resource-set"].as_str().is_some_and(|r| r.starts_with("iam")));
+        let via_group: Vec<&Value> = all.iter().filter(|a| a["assignmentType"] == "GROUP").collect();
+        assert_eq!(via_group.len(), 3, "the group's three members");
+        assert!(via_group.windows(2).all(|w| w[0]["id"] == w[1]["id"]), "one assignment, held by each member");
+        let group = d.groups.iter().find(|(_, g)| g.json["profile"]["name"] == ROLE_GROUP.0).map(|(id, _)| id.clone());
+        let group = group.expect("the role group");
+
+        let user = d.user_ids().into_iter().find(|u| !assignees.contains(u)).expect("a user without a role");
+        let updated = d.users[&user]["lastUpdated"].clone();
+        assert_eq!(d.roles(&user), Some(Vec::new()));
+        let granted = d.assign_role(&user, "SUPER_ADMIN").expect("assigned");
+        assert_eq!(d.assign_role(&user, "SUPER_ADMIN"), None, "already held (409)");
+        assert_eq!(d.assign_role(&user, "NOT_A_ROLE"), None);
+        assert_eq!(d.users[&user]["lastUpdated"], updated, "a role does not move lastUpdated");
+        assert!(d.role_assignees().contains(&user));
+        assert!(d.add_member(&group, &user));
+        let held: Vec<Value> = d.roles(&user).expect("a user").iter().map(|a| a["assignmentType"].clone()).collect();
+        assert_eq!(held, [json!("USER"), json!("GROUP")], "its own role, then the group's");
+        assert!(d.unassign_role(&user, &granted));
+        assert!(!d.unassign_role(&user, &granted), "gone already");
+        assert!(d.remove_member(&group, &user));
+        assert!(!d.role_assignees().contains(&user));
+        assert!(d.delete_group(&group));
+        assert_eq!(d.role_assignees().len(), 4, "members who held a role only through the group hold none");
+        assert_eq!(d.roles("00uNOPE"), None);
     }
 }

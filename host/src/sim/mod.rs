@@ -81,6 +81,9 @@ pub struct SimConfig {
     /// Overrides the per-minute limit of every directory bucket (before the principal's share);
     /// by default each bucket has the org type's limit (okta-api.md §2.2).
     pub directory_per_minute: Option<u32>,
+    /// The API token's admin may not read admin roles: the role APIs answer 403 `E0000006` (an
+    /// OAuth token without `okta.roles.read` gets the same from the scope check).
+    pub roles_denied: bool,
 }
 
 impl Default for SimConfig {
@@ -95,6 +98,7 @@ impl Default for SimConfig {
             chaos: Chaos::default(),
             oauth: OAuthConfig::default(),
             directory_per_minute: None,
+            roles_denied: false,
         }
     }
 }
@@ -174,6 +178,8 @@ impl Simulator {
             .route("/api/v1/groups/{id}/users", axum::routing::get(directory::get_group_users))
             .route("/api/v1/devices", axum::routing::get(directory::get_devices))
             .route("/api/v1/meta/schemas/user/{id}", axum::routing::get(directory::get_schema))
+            .route("/api/v1/iam/assignees/users", axum::routing::get(directory::get_role_assignees))
+            .route("/api/v1/users/{id}/roles", axum::routing::get(directory::get_user_roles))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("while binding {addr}"))?;
@@ -250,7 +256,7 @@ impl SimHandle {
     }
 
     /// Directory calls so far, per endpoint (`users`, `groups`, `group_users`, `devices`,
-    /// `schema`), and how many were answered 429.
+    /// `schema`, `role_assignees`, `user_roles`), and how many were answered 429.
     pub fn directory_calls(&self) -> DirectoryCalls {
         lock(&self.state).directory_calls.clone()
     }

@@ -496,7 +496,8 @@ fn host(headers: &HeaderMap) -> &str {
 }
 
 /// Checks the credentials of a resource call (`method` on `path`, which needs the scope of its API:
-/// `okta.logs.read`, `okta.users.read`, `okta.groups.read`, `okta.devices.read` or `okta.schemas.read`).
+/// `okta.logs.read`, `okta.users.read`, `okta.groups.read`, `okta.devices.read`, `okta.schemas.read`
+/// or `okta.roles.read`).
 /// `base` holds the headers every response carries (rate limits, request id). Returns the
 /// rejection, if any.
 pub(super) fn check_resource(
@@ -599,7 +600,10 @@ pub(super) fn check_resource(
 
 /// The OAuth scope a resource path needs (okta-api.md §6): the System Log, or a directory API.
 fn required_scope(path: &str) -> &'static str {
-    if path.starts_with("/api/v1/users") {
+    // The role APIs: the assignee list and each user's roles (before the users API they sit under).
+    if path.starts_with("/api/v1/iam/") || (path.starts_with("/api/v1/users/") && path.ends_with("/roles")) {
+        "okta.roles.read"
+    } else if path.starts_with("/api/v1/users") {
         "okta.users.read"
     } else if path.starts_with("/api/v1/groups") {
         "okta.groups.read"

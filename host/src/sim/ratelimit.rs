@@ -48,7 +48,8 @@ pub enum DirectoryBucket {
     Groups,
     /// `GET /api/v1/devices`.
     Devices,
-    /// Everything else under `/api/v1`: `/groups/{id}/users`, `/meta/schemas/user/default`.
+    /// Everything else under `/api/v1`: `/groups/{id}/users`, `/meta/schemas/user/default`,
+    /// `/iam/assignees/users`, `/users/{id}/roles`.
     Other,
 }
 

@@ -1,7 +1,8 @@
 //! The directory tables: each org's users, groups, devices and user schema as Okta's JSON, the
-//! group memberships, and the sync marks (when the last full and incremental syncs ran, and the
-//! largest `lastUpdated` seen per kind). A sync is committed in one transaction with the sinks'
-//! positions of the entity documents it wrote, after the sinks made them durable.
+//! group memberships, the admin role assignments of each user holding any (the array
+//! `/api/v1/users/{id}/roles` returned), and the sync marks (when the last full and incremental
+//! syncs ran, and the largest `lastUpdated` seen per kind). A sync is committed in one transaction
+//! with the sinks' positions of the entity documents it wrote, after the sinks made them durable.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,12 @@ pub(super) const SCHEMA: &str = "
         group_id TEXT NOT NULL,
         user_id TEXT NOT NULL,
         PRIMARY KEY (org, group_id, user_id)
+    );
+    CREATE TABLE IF NOT EXISTS directory_role (
+        org TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        json TEXT NOT NULL,
+        PRIMARY KEY (org, user_id)
     );
     CREATE TABLE IF NOT EXISTS directory_mark (
         org TEXT PRIMARY KEY,
@@ -69,6 +76,8 @@ pub struct DirectoryCommit<'a> {
     pub objects: Vec<ObjectWrite<'a>>,
     /// Complete member lists of the groups whose members were fetched (or that were deleted).
     pub memberships: Vec<(&'a str, &'a [String])>,
+    /// Complete role lists (a JSON array) of the users whose roles changed; `None`: no role now.
+    pub roles: Vec<(&'a str, Option<&'a str>)>,
     pub marks: DirectoryMarks,
     /// The sinks' positions after the sync's entity documents.
     pub sinks: Vec<(&'a str, SinkPosition)>,
@@ -106,6 +115,13 @@ impl Store {
             out.entry(g).or_default().push(u);
         }
         Ok(out)
+    }
+
+    /// Every stored role list (a JSON array), by user id: only users holding a role.
+    pub fn directory_roles(&self, org: &str) -> Result<BTreeMap<String, String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT user_id, json FROM directory_role WHERE org = ?1")?;
+        let rows = stmt.query_map([org], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
     }
 
     pub fn directory_marks(&self, org: &str) -> Result<DirectoryMarks> {
@@ -171,6 +187,17 @@ fn write_directory(tx: &Connection, org: &str, c: &DirectoryCommit<'_>) -> Resul
                 add.execute(params![org, group, user])?;
             }
         }
+        let mut put_roles = tx.prepare_cached(
+            "INSERT INTO directory_role (org, user_id, json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org, user_id) DO UPDATE SET json = excluded.json",
+        )?;
+        let mut drop_roles = tx.prepare_cached("DELETE FROM directory_role WHERE org = ?1 AND user_id = ?2")?;
+        for (user, json) in &c.roles {
+            match json {
+                Some(json) => put_roles.execute(params![org, user, json])?,
+                None => drop_roles.execute(params![org, user])?,
+            };
+        }
     }
     super::write_sink_positions(tx, org, &c.sinks)?;
     let m = c.marks;
@@ -218,6 +245,7 @@ mod tests {
                         ObjectWrite::Put { kind: "group", id: "00g1", json: "{}", status: None },
                     ],
                     memberships: vec![("00g1", &members)],
+                    roles: vec![("00u1", Some("[{\"type\":\"SUPER_ADMIN\"}]")), ("00u2", Some("[]"))],
                     marks,
                     sinks: vec![("file", SinkPosition { generation: 1, len: 10 })],
                 },
@@ -227,6 +255,7 @@ mod tests {
         assert_eq!(store.directory_counts("acme").expect("counts")["user"], 2);
         assert_eq!(store.directory_members("acme").expect("reads")["00g1"], members);
         assert_eq!(store.directory_marks("acme").expect("reads"), marks);
+        assert_eq!(store.directory_roles("acme").expect("reads").len(), 2);
         assert_eq!(store.sink_position("acme", "file").expect("reads"), Some(SinkPosition { generation: 1, len: 10 }));
         let fewer = vec!["00u2".to_owned()];
         store
@@ -235,6 +264,7 @@ mod tests {
                 &DirectoryCommit {
                     objects: vec![ObjectWrite::Delete { kind: "user", id: "00u1" }],
                     memberships: vec![("00g1", &fewer)],
+                    roles: vec![("00u1", None)],
                     marks,
                     sinks: Vec::new(),
                 },
@@ -242,6 +272,9 @@ mod tests {
             .expect("commits");
         assert_eq!(store.directory_object("acme", "user", "00u1").expect("reads"), None);
         assert_eq!(store.directory_members("acme").expect("reads")["00g1"], fewer);
+        let roles = store.directory_roles("acme").expect("reads");
+        assert_eq!(roles.keys().collect::<Vec<_>>(), ["00u2"], "the dropped list is gone, the other kept");
+        assert!(store.directory_roles("other").expect("reads").is_empty(), "orgs are separate");
         assert!(store.directory_objects("other", "user").expect("reads").is_empty(), "orgs are separate");
         let _ = std::fs::remove_dir_all(&dir);
     }

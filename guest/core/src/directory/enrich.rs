@@ -2,11 +2,12 @@
 //!
 //! - The actor (when Okta says it is a `User`) and every `User` target are looked up by id, then
 //!   by login (case-insensitively). What is found goes to `okta.enrichment.actor` and
-//!   `okta.enrichment.targets[]`: `known`, `id`, `login`, the configured profile fields and the
-//!   mapped custom attributes. A user the directory lacks gets `known: false`.
-//! - The actor's email, full name and groups also fill the ECS `user.email`, `user.full_name` and
-//!   `user.group.*` (the email and the name only where the event had none), and the first User
-//!   target's email fills `user.target.email`.
+//!   `okta.enrichment.targets[]`: `known`, `id`, `login`, the configured profile fields (`groups`
+//!   and `roles` name the user's groups and active admin roles) and the mapped custom attributes. A
+//!   user the directory lacks gets `known: false`.
+//! - The actor's email, full name, groups and admin roles also fill the ECS `user.email`,
+//!   `user.full_name`, `user.group.*` and `user.roles` (the email and the name only where the event
+//!   had none), and the first User target's email fills `user.target.email`.
 //! - An event naming a device (`device.id`) gets `okta.enrichment.device` (`known`, status,
 //!   managed, registered, platform, ...) and, when known, the ECS `device.manufacturer`,
 //!   `device.model.name` and `device.serial_number`.
@@ -77,6 +78,9 @@ impl<'c> Enricher<'c> {
                             doc.user.group.name.push(Cow::Borrowed(name));
                         }
                     }
+                }
+                if self.wants("roles") {
+                    doc.user.roles = self.dir.role_names(&user.id).into_iter().map(Cow::Borrowed).collect();
                 }
             }
         }
@@ -177,6 +181,14 @@ impl<'c> Enricher<'c> {
                     groups.insert("id".into(), Value::Array(ids));
                     groups.insert("name".into(), Value::Array(names));
                     out.insert("groups".into(), Value::Object(groups));
+                }
+                "roles" => {
+                    // Only a user holding a role gets the key: none is the common case.
+                    let names = self.dir.role_names(&user.id);
+                    if !names.is_empty() {
+                        let names = names.into_iter().map(|n| Value::String(n.to_owned())).collect();
+                        out.insert("roles".into(), Value::Array(names));
+                    }
                 }
                 "manager" => {
                     if let Some(v) = user.profile("manager") {

@@ -109,6 +109,7 @@ ecs_object! {
         pub password_changed: S<'a>,
         pub profile: Map<String, Value>,
         pub realm_id: S<'a>,
+        pub roles: Vec<UserRole<'a>>,
         pub status: S<'a>,
         pub status_changed: S<'a>,
         pub transitioning_to_status: S<'a>,
@@ -119,6 +120,20 @@ ecs_object! {
 ecs_object! {
     pub struct CredentialsProvider<'a> {
         pub name: S<'a>,
+        pub kind as "type": S<'a>,
+    }
+}
+
+ecs_object! {
+    /// `okta.user.roles[]`: one admin role assignment, direct (`USER`) or through a group (`GROUP`).
+    pub struct UserRole<'a> {
+        pub assignment_type: S<'a>,
+        pub id: S<'a>,
+        pub label: S<'a>,
+        /// A custom role's resource set (`iam…`) and role id (`cr0…`).
+        pub resource_set: S<'a>,
+        pub role_id: S<'a>,
+        pub status: S<'a>,
         pub kind as "type": S<'a>,
     }
 }
@@ -167,6 +182,8 @@ ecs_object! {
         pub group: Groups<'a>,
         pub id: S<'a>,
         pub name: S<'a>,
+        /// Active admin roles: a standard role's type, a custom role's label; sorted, unique.
+        pub roles: Vec<Cow<'a, str>>,
     }
 }
 
@@ -293,6 +310,7 @@ pub(crate) fn user_document(dir: &Directory, user: &User, change: DirectoryChang
                 u.group.name.push(Cow::Borrowed(name));
             }
         }
+        u.roles = dir.role_names(&user.id).into_iter().map(Cow::Borrowed).collect();
     }
 
     let o = &mut doc.okta.user;
@@ -312,6 +330,21 @@ pub(crate) fn user_document(dir: &Directory, user: &User, change: DirectoryChang
     o.credentials_provider.name = s(provider.and_then(|p| p.get("name")).and_then(Value::as_str));
     if let Some(Value::Object(profile)) = user.json.get("profile") {
         o.profile = profile.clone();
+    }
+    if change != DirectoryChange::Deleted {
+        o.roles = dir
+            .roles_of(&user.id)
+            .iter()
+            .map(|r| UserRole {
+                assignment_type: s(r.assignment_type.as_deref()),
+                id: s(r.id.as_deref()),
+                label: s(r.label.as_deref()),
+                resource_set: s(r.resource_set.as_deref()),
+                role_id: s(r.role.as_deref()),
+                status: s(r.status.as_deref()),
+                kind: s(r.kind.as_deref()),
+            })
+            .collect();
     }
 
     push_unique(&mut doc.related.user, Some(&user.id));

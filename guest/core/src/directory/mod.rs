@@ -5,11 +5,11 @@
 //! Every map is a `BTreeMap`, so the same snapshot always gives the same output.
 //!
 //! - `model.rs`: Okta's JSON → records (users by id and by login, groups, memberships both ways,
-//!   devices, the schema's custom attributes), read leniently: an unreadable object is a
-//!   [`DirectoryProblem`], never a panic.
+//!   admin role assignments per user, devices, the schema's custom attributes), read leniently: an
+//!   unreadable object is a [`DirectoryProblem`], never a panic.
 //! - `entity.rs`: the ECS asset documents (`event.kind: asset`) for changed users and devices.
 //! - `enrich.rs`: what an event gains from the directory (`okta.enrichment`, `user.email`,
-//!   `user.group.*`, `device.*`).
+//!   `user.group.*`, `user.roles`, `device.*`).
 
 /// Which kind of directory object. Mirrors the WIT `directory-kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +70,15 @@ pub struct GroupMembers {
     pub user_ids: Vec<String>,
 }
 
+/// The complete admin role assignments of one user, replacing the previous ones. Mirrors the WIT
+/// `user-roles`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRoles {
+    pub user_id: String,
+    /// The JSON array `/api/v1/users/{id}/roles` returned (`[]`: the user holds no role now).
+    pub json: String,
+}
+
 /// A batch of directory changes. Mirrors the WIT `directory-update`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirectoryUpdate {
@@ -77,6 +86,8 @@ pub struct DirectoryUpdate {
     pub reset: bool,
     pub objects: Vec<DirectoryObject>,
     pub memberships: Vec<GroupMembers>,
+    /// Users whose role assignments changed (applied after the objects and memberships).
+    pub roles: Vec<UserRoles>,
     /// When the host observed these changes, ms since the epoch.
     pub observed_ms: i64,
 }
@@ -120,8 +131,9 @@ pub struct EnrichmentConfig {
     pub custom_attributes: Vec<(String, String)>,
 }
 
-/// The profile fields enrichment copies when the config names none.
-pub const DEFAULT_PROFILE_FIELDS: [&str; 6] = ["email", "department", "title", "manager", "groups", "status"];
+/// The profile fields enrichment copies when the config names none. `groups` and `roles` are not
+/// profile attributes: they name the user's groups and admin roles from the directory.
+pub const DEFAULT_PROFILE_FIELDS: [&str; 7] = ["email", "department", "title", "manager", "groups", "roles", "status"];
 
 mod enrich;
 pub mod entity;

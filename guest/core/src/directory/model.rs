@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::entity;
 use super::{
     DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
-    EnrichmentConfig,
+    EnrichmentConfig, UserRoles,
 };
 use crate::Config;
 
@@ -51,6 +51,39 @@ impl User {
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     pub(crate) name: Option<String>,
+}
+
+/// One admin role assignment of a user (an element of `/api/v1/users/{id}/roles`), direct or
+/// through a group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Role {
+    /// The assignment's id (`ra…`; a group's assignment has the same id for every member).
+    pub(crate) id: Option<String>,
+    /// `SUPER_ADMIN`, `ORG_ADMIN`, ..., or `CUSTOM`.
+    pub(crate) kind: Option<String>,
+    pub(crate) label: Option<String>,
+    /// `ACTIVE` or `INACTIVE`.
+    pub(crate) status: Option<String>,
+    /// `USER` (assigned to the user) or `GROUP` (through one of the user's groups).
+    pub(crate) assignment_type: Option<String>,
+    /// A custom role's id (`cr0…`) and its resource set (`iam…`).
+    pub(crate) role: Option<String>,
+    pub(crate) resource_set: Option<String>,
+}
+
+impl Role {
+    /// What `user.roles` lists for it: a standard role's type, a custom role's label (its id when
+    /// it has none). `None` for an inactive assignment, which grants nothing.
+    pub(crate) fn name(&self) -> Option<&str> {
+        if self.status.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case("ACTIVE")) {
+            return None;
+        }
+        match self.kind.as_deref() {
+            Some(k) if k.eq_ignore_ascii_case("CUSTOM") => self.label.as_deref().or(self.role.as_deref()),
+            Some(k) => Some(k),
+            None => self.label.as_deref(),
+        }
+    }
 }
 
 /// One device (`/api/v1/devices?expand=user`).
@@ -107,6 +140,8 @@ pub struct Directory {
     /// User id → group ids.
     pub(crate) user_groups: BTreeMap<String, BTreeSet<String>>,
     pub(crate) devices: BTreeMap<String, Device>,
+    /// User id → the user's admin role assignments (only users holding at least one), sorted.
+    pub(crate) roles: BTreeMap<String, Vec<Role>>,
     /// Custom profile attributes the schema declares: name → its schema entry.
     pub(crate) custom_attributes: Option<BTreeMap<String, Value>>,
 }
@@ -145,6 +180,19 @@ impl Directory {
             .map(|g| (g.as_str(), self.groups.get(g).and_then(|g| g.name.as_deref())))
     }
 
+    /// A user's admin role assignments, sorted (empty when the user holds none).
+    pub(crate) fn roles_of(&self, user: &str) -> &[Role] {
+        self.roles.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// What `user.roles` holds for a user: the names of its active roles, sorted and unique.
+    pub(crate) fn role_names(&self, user: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = self.roles_of(user).iter().filter_map(Role::name).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Applies one update and returns the entity documents of every user and device it changed.
     pub fn apply(
         &mut self,
@@ -179,15 +227,18 @@ impl Directory {
                         self.user_groups.remove(gone);
                     }
                 }
-                mark_member(&mut due, gone);
+                mark_user(&mut due, gone);
             }
             for added in new.difference(&old) {
                 self.user_groups.entry(added.clone()).or_default().insert(m.group_id.clone());
-                mark_member(&mut due, added);
+                mark_user(&mut due, added);
             }
             if !new.is_empty() {
                 self.members.insert(m.group_id, new);
             }
+        }
+        for r in update.roles {
+            self.apply_roles(r, &mut due, &mut problems);
         }
         // A reset loads state the host already had (at start, after recovery): nothing changed, so
         // no documents are built.
@@ -269,7 +320,7 @@ impl Directory {
                     if renamed {
                         // Members' documents carry the group's name.
                         for user in self.members.get(&id).into_iter().flatten() {
-                            mark_member(due, user);
+                            mark_user(due, user);
                         }
                     }
                     self.groups.insert(id, Group { name });
@@ -316,6 +367,32 @@ impl Directory {
         }
     }
 
+    /// Replaces one user's role assignments. A list that cannot be read is a problem and changes
+    /// nothing; a list equal to the one held changes nothing either.
+    fn apply_roles(
+        &mut self,
+        update: UserRoles,
+        due: &mut BTreeMap<(DirectoryKind, String), Due>,
+        problems: &mut Vec<DirectoryProblem>,
+    ) {
+        let UserRoles { user_id, json } = update;
+        if user_id.is_empty() {
+            problems.push(problem(DirectoryKind::User, "", "Y007", "a role list has no user id; it was skipped"));
+            return;
+        }
+        let Some(roles) = read_roles(&user_id, &json, problems) else { return };
+        let held = self.roles_of(&user_id);
+        if held == roles.as_slice() {
+            return;
+        }
+        if roles.is_empty() {
+            self.roles.remove(&user_id);
+        } else {
+            self.roles.insert(user_id.clone(), roles);
+        }
+        mark_user(due, &user_id);
+    }
+
     /// Forgets one object (and, for a user or group, its memberships).
     fn remove(&mut self, kind: DirectoryKind, id: &str, due: &mut BTreeMap<(DirectoryKind, String), Due>) {
         match kind {
@@ -341,7 +418,7 @@ impl Directory {
                             self.user_groups.remove(&user);
                         }
                     }
-                    mark_member(due, &user);
+                    mark_user(due, &user);
                 }
             }
             DirectoryKind::Device => {
@@ -352,8 +429,8 @@ impl Directory {
     }
 }
 
-/// A user whose groups changed gets a `modified` document, unless a change is already due.
-fn mark_member(due: &mut BTreeMap<(DirectoryKind, String), Due>, user: &str) {
+/// A user whose groups or roles changed gets a `modified` document, unless a change is already due.
+fn mark_user(due: &mut BTreeMap<(DirectoryKind, String), Due>, user: &str) {
     due.entry((DirectoryKind::User, user.to_owned())).or_insert(Due::User(DirectoryChange::Modified, None));
 }
 
@@ -395,6 +472,57 @@ fn read_object(kind: DirectoryKind, id: &str, json: &str) -> Result<Map<String, 
         }
     }
     Ok(map)
+}
+
+/// Reads a user's role list: a JSON array of role assignment objects, sorted. `None` (and a
+/// problem) when it is not an array; an element that is not an object is a problem and skipped.
+fn read_roles(user: &str, json: &str, problems: &mut Vec<DirectoryProblem>) -> Option<Vec<Role>> {
+    let unreadable = |what: String| {
+        problem(
+            DirectoryKind::User,
+            user,
+            "Y006",
+            &format!("the roles of user {user:?} are {what}; they were skipped (the user keeps the roles held before)"),
+        )
+    };
+    let items = match serde_json::from_str::<Value>(json) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            problems.push(unreadable(format!("{} instead of a JSON array", type_name(&other))));
+            return None;
+        }
+        Err(e) => {
+            problems.push(unreadable(format!("not valid JSON ({e})")));
+            return None;
+        }
+    };
+    let mut roles = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            problems.push(problem(
+                DirectoryKind::User,
+                user,
+                "Y008",
+                &format!(
+                    "role assignment {i} of user {user:?} is {} instead of a JSON object; it was skipped",
+                    type_name(item)
+                ),
+            ));
+            continue;
+        };
+        let text = |k: &str| map.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        roles.push(Role {
+            id: text("id"),
+            kind: text("type"),
+            label: text("label"),
+            status: text("status"),
+            assignment_type: text("assignmentType"),
+            role: text("role"),
+            resource_set: text("resource-set"),
+        });
+    }
+    roles.sort();
+    Some(roles)
 }
 
 fn json_id(map: &Map<String, Value>) -> Option<&str> {

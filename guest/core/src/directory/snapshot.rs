@@ -1,13 +1,14 @@
 //! A whole directory as one JSON object, for tools and tests (the CLI's `--directory FILE`, rule
 //! tests' `directory:`): `{"users": [..], "groups": [..], "devices": [..], "memberships":
-//! {"<group id>": ["<user id>", ..]}, "schema": {..}}`, each object as Okta's API returns it.
+//! {"<group id>": ["<user id>", ..]}, "roles": {"<user id>": [<role assignment>, ..]}, "schema":
+//! {..}}`, each object as Okta's API returns it (a role list as `/api/v1/users/{id}/roles` does).
 
 use serde_json::Value;
 
-use super::{DirectoryChange, DirectoryKind, DirectoryObject, DirectoryUpdate, GroupMembers};
+use super::{DirectoryChange, DirectoryKind, DirectoryObject, DirectoryUpdate, GroupMembers, UserRoles};
 
 /// The keys a snapshot may have.
-pub const SNAPSHOT_KEYS: [&str; 5] = ["users", "groups", "devices", "memberships", "schema"];
+pub const SNAPSHOT_KEYS: [&str; 6] = ["users", "groups", "devices", "memberships", "roles", "schema"];
 
 /// Reads a snapshot into a full load (`reset`, every object `discovered`). The error names the
 /// key at fault and what was expected there.
@@ -62,6 +63,20 @@ pub fn snapshot(value: &Value, observed_ms: i64) -> Result<DirectoryUpdate, Stri
             }
         }
         Some(_) => return Err("memberships must be an object: group id → list of user ids".into()),
+    }
+    match map.get("roles") {
+        None => {}
+        Some(Value::Object(users)) => {
+            for (user, roles) in users {
+                if !roles.is_array() {
+                    return Err(format!(
+                        "roles.{user} must be a list of role assignments (as /api/v1/users/{{id}}/roles returns them)"
+                    ));
+                }
+                update.roles.push(UserRoles { user_id: user.clone(), json: roles.to_string() });
+            }
+        }
+        Some(_) => return Err("roles must be an object: user id → list of role assignments".into()),
     }
     Ok(update)
 }

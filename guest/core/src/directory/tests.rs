@@ -75,6 +75,7 @@ fn full_update() -> DirectoryUpdate {
             object(DirectoryKind::Device, "guoMBP", D, &laptop()),
         ],
         memberships: vec![GroupMembers { group_id: "00gFIN".into(), user_ids: vec!["00uDANA".into()] }],
+        roles: Vec::new(),
         observed_ms: T0,
     }
 }
@@ -203,6 +204,7 @@ fn bad_objects_are_problems_and_the_rest_is_applied() {
             object(DirectoryKind::User, "00uRAF", DirectoryChange::Discovered, &rafael()),
         ],
         memberships: vec![GroupMembers { group_id: String::new(), user_ids: vec!["00uRAF".into()] }],
+        roles: Vec::new(),
         observed_ms: T0,
     };
     let result = engine.update_directory(update);
@@ -222,6 +224,7 @@ fn a_membership_change_documents_only_the_users_it_moved() {
         reset: false,
         objects: Vec::new(),
         memberships: vec![GroupMembers { group_id: "00gADM".into(), user_ids: vec!["00uRAF".into()] }],
+        roles: Vec::new(),
         observed_ms: T0 + 1000,
     });
     assert_eq!(result.entities.len(), 1);
@@ -418,6 +421,8 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("users".to_owned()),
                     Just("user".to_owned()),
                     Just("definitions".to_owned()),
+                    Just("type".to_owned()),
+                    Just("label".to_owned()),
                     "[a-z]{1,6}",
                 ],
                 inner,
@@ -453,9 +458,10 @@ fn random_objects_never_panic() {
     let engine = std::cell::RefCell::new(engine());
     let objects = prop::collection::vec((kind(), "(00u|guo|00g)[A-C]{0,1}", change(), json_value()), 0..8);
     let members = prop::collection::vec(("00g[A-C]{0,1}", prop::collection::vec("00u[A-C]{0,1}", 0..3)), 0..3);
+    let roles = prop::collection::vec(("(00u[A-C]){0,1}", json_value()), 0..3);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     runner
-        .run(&(objects, members, "00u[A-C]{0,1}"), |(objects, members, actor)| {
+        .run(&(objects, members, roles, "00u[A-C]{0,1}"), |(objects, members, roles, actor)| {
             let mut engine = engine.borrow_mut();
             let update = DirectoryUpdate {
                 reset: true,
@@ -463,6 +469,17 @@ fn random_objects_never_panic() {
                 memberships: members
                     .into_iter()
                     .map(|(group_id, user_ids)| GroupMembers { group_id, user_ids })
+                    .collect(),
+                roles: roles
+                    .into_iter()
+                    .map(|(user_id, json)| {
+                        // Mostly arrays of objects, as Okta sends them; sometimes anything.
+                        let json = match json {
+                            Value::Object(_) => Value::Array(vec![json]),
+                            other => other,
+                        };
+                        UserRoles { user_id, json: json.to_string() }
+                    })
                     .collect(),
                 observed_ms: T0,
             };
@@ -499,4 +516,201 @@ fn the_admin_group_rule_reads_enriched_groups() {
     };
     assert!(fired(false), "a grant to a user in no admin group fires");
     assert!(!fired(true), "a grant to a member of an allowed admin group does not");
+}
+
+// ----- admin roles -------------------------------------------------------------------------------
+
+fn role(id: &str, kind: &str, label: &str, assignment: &str) -> Value {
+    json!({"id": id, "label": label, "type": kind, "status": "ACTIVE", "created": "2024-05-01T00:00:00.000Z",
+           "lastUpdated": "2024-05-01T00:00:00.000Z", "assignmentType": assignment,
+           "_links": {"assignee": {"href": "https://acme.okta.com/api/v1/users/00uDANA"}}})
+}
+
+/// Dana's roles as Okta lists them: direct ones, one through a group (a second grant of a type she
+/// already has), a custom role and an inactive one.
+fn dana_roles() -> Value {
+    let mut custom = role("ra1CUSTOM", "CUSTOM", "Security Auditor", "USER");
+    custom["role"] = json!("cr0AUDIT");
+    custom["resource-set"] = json!("iamAUDIT");
+    let mut inactive = role("ra1OLD", "APP_ADMIN", "Application Administrator", "USER");
+    inactive["status"] = json!("INACTIVE");
+    json!([
+        role("ra1SUPER", "SUPER_ADMIN", "Super Administrator", "USER"),
+        role("ra1HELPG", "HELP_DESK_ADMIN", "Help Desk Administrator", "GROUP"),
+        custom,
+        role("ra1HELP", "HELP_DESK_ADMIN", "Help Desk Administrator", "USER"),
+        inactive,
+    ])
+}
+
+fn roles_of(user: &str, roles: &Value) -> DirectoryUpdate {
+    DirectoryUpdate {
+        roles: vec![UserRoles { user_id: user.into(), json: roles.to_string() }],
+        observed_ms: T0 + 1000,
+        ..DirectoryUpdate::default()
+    }
+}
+
+#[test]
+fn roles_go_into_the_user_entity_document() {
+    let mut update = full_update();
+    update.roles = vec![UserRoles { user_id: "00uDANA".into(), json: dana_roles().to_string() }];
+    let result = engine().update_directory(update);
+    assert!(result.problems.is_empty(), "{:?}", result.problems);
+    let doc: Value = serde_json::from_str(&result.entities[0].document).expect("JSON");
+    assert_eq!(doc["event"]["action"], "user-discovered", "discovered with its roles, one document");
+    // Active roles only: standard ones by type, custom ones by label; sorted and unique.
+    assert_eq!(doc["user"]["roles"], json!(["HELP_DESK_ADMIN", "SUPER_ADMIN", "Security Auditor"]));
+    // The detail, in a fixed order (by assignment id), keys in output order.
+    assert!(
+        result.entities[0].document.contains(concat!(
+            r#""profile":{"costCenter":"CC-7","department":"Finance","email":"dana.whitfield@example.com","#,
+            r#""firstName":"Dana","lastName":"Whitfield","login":"Dana.Whitfield@example.com","manager":"Ann Boss","#,
+            r#""managerId":"00uBOSS","title":"Controller"},"roles":[{"assignment_type":"USER","id":"ra1CUSTOM","#,
+            r#""label":"Security Auditor","resource_set":"iamAUDIT","role_id":"cr0AUDIT","status":"ACTIVE","type":"CUSTOM"},"#,
+            r#"{"assignment_type":"USER","id":"ra1HELP","label":"Help Desk Administrator","status":"ACTIVE","type":"HELP_DESK_ADMIN"},"#,
+            r#"{"assignment_type":"GROUP","id":"ra1HELPG","label":"Help Desk Administrator","status":"ACTIVE","type":"HELP_DESK_ADMIN"},"#,
+            r#"{"assignment_type":"USER","id":"ra1OLD","label":"Application Administrator","status":"INACTIVE","type":"APP_ADMIN"},"#,
+            r#"{"assignment_type":"USER","id":"ra1SUPER","label":"Super Administrator","status":"ACTIVE","type":"SUPER_ADMIN"}],"#,
+            r#""status":"ACTIVE","status_changed""#,
+        )),
+        "{}",
+        result.entities[0].document
+    );
+    let rafael: Value = serde_json::from_str(&result.entities[1].document).expect("JSON");
+    assert!(rafael["user"].get("roles").is_none(), "no roles, no key");
+    assert!(rafael["okta"]["user"].get("roles").is_none());
+}
+
+#[test]
+fn a_roles_change_documents_only_that_user() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    let granted = engine.update_directory(roles_of(
+        "00uRAF",
+        &json!([role("ra1RO", "READ_ONLY_ADMIN", "Read-only Administrator", "USER")]),
+    ));
+    let ids: Vec<_> = granted.entities.iter().map(|e| (e.id.as_str(), e.change)).collect();
+    assert_eq!(ids, [("00uRAF", DirectoryChange::Modified)]);
+    let doc: Value = serde_json::from_str(&granted.entities[0].document).expect("JSON");
+    assert_eq!(doc["user"]["roles"], json!(["READ_ONLY_ADMIN"]));
+    assert_eq!(doc["event"]["action"], "user-modified");
+    assert_eq!(doc["user"]["group"], Value::Null, "rafael is in no group");
+
+    // The same list, in another order or not, changes nothing.
+    let same = engine.update_directory(roles_of(
+        "00uRAF",
+        &json!([role("ra1RO", "READ_ONLY_ADMIN", "Read-only Administrator", "USER")]),
+    ));
+    assert!(same.entities.is_empty());
+    let mut reversed = dana_roles();
+    engine.update_directory(roles_of("00uDANA", &reversed));
+    reversed.as_array_mut().expect("array").reverse();
+    assert!(engine.update_directory(roles_of("00uDANA", &reversed)).entities.is_empty(), "order does not matter");
+
+    // Revoked: `[]`, and the document has no roles any more.
+    let revoked = engine.update_directory(roles_of("00uRAF", &json!([])));
+    assert_eq!(revoked.entities.len(), 1);
+    let doc: Value = serde_json::from_str(&revoked.entities[0].document).expect("JSON");
+    assert!(doc["user"].get("roles").is_none());
+    assert!(engine.update_directory(roles_of("00uRAF", &json!([]))).entities.is_empty());
+
+    // Roles of a user the directory does not hold are kept, and documented once the user arrives.
+    assert!(engine.update_directory(roles_of("00uNEW", &dana_roles())).entities.is_empty());
+    let mut newcomer = dana();
+    newcomer["id"] = json!("00uNEW");
+    newcomer["profile"]["login"] = json!("new@example.com");
+    let arrived = engine.update_directory(DirectoryUpdate {
+        objects: vec![object(DirectoryKind::User, "00uNEW", DirectoryChange::Discovered, &newcomer)],
+        observed_ms: T0,
+        ..DirectoryUpdate::default()
+    });
+    let doc: Value = serde_json::from_str(&arrived.entities[0].document).expect("JSON");
+    assert_eq!(doc["user"]["roles"], json!(["HELP_DESK_ADMIN", "SUPER_ADMIN", "Security Auditor"]));
+
+    // A deleted user's document carries no roles, like no groups.
+    engine.update_directory(roles_of(
+        "00uRAF",
+        &json!([role("ra1RO", "READ_ONLY_ADMIN", "Read-only Administrator", "USER")]),
+    ));
+    let deleted = engine.update_directory(DirectoryUpdate {
+        objects: vec![object(DirectoryKind::User, "00uRAF", DirectoryChange::Deleted, &rafael())],
+        observed_ms: T0,
+        ..DirectoryUpdate::default()
+    });
+    let doc: Value = serde_json::from_str(&deleted.entities[0].document).expect("JSON");
+    assert!(doc["user"].get("roles").is_none() && doc["okta"]["user"].get("roles").is_none(), "{doc}");
+}
+
+#[test]
+fn unreadable_role_lists_are_problems_and_change_nothing() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    engine.update_directory(roles_of("00uDANA", &dana_roles()));
+    let result = engine.update_directory(DirectoryUpdate {
+        roles: vec![
+            UserRoles { user_id: "00uDANA".into(), json: "[{not json".into() },
+            UserRoles { user_id: "00uDANA".into(), json: r#"{"type":"SUPER_ADMIN"}"#.into() },
+            UserRoles { user_id: String::new(), json: "[]".into() },
+            UserRoles {
+                user_id: "00uRAF".into(),
+                json: json!([7, role("ra1RO", "READ_ONLY_ADMIN", "Read-only Administrator", "USER")]).to_string(),
+            },
+        ],
+        observed_ms: T0,
+        ..DirectoryUpdate::default()
+    });
+    let codes: Vec<_> = result.problems.iter().map(|p| (p.code, p.id.as_str())).collect();
+    assert_eq!(codes, [("Y006", "00uDANA"), ("Y006", "00uDANA"), ("Y007", ""), ("Y008", "00uRAF")]);
+    assert!(result.problems[0].message.contains("not valid JSON"), "{}", result.problems[0].message);
+    assert!(result.problems[1].message.contains("an object instead of a JSON array"), "{}", result.problems[1].message);
+    assert!(result.problems[3].message.contains("role assignment 0 of user \"00uRAF\" is a number"));
+    // Dana keeps her roles; Rafael gets the readable one.
+    let ids: Vec<_> = result.entities.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["00uRAF"]);
+    let doc = normalize(&mut engine, &sign_in("00uDANA", "dana", None));
+    assert_eq!(doc["user"]["roles"], json!(["HELP_DESK_ADMIN", "SUPER_ADMIN", "Security Auditor"]));
+}
+
+#[test]
+fn events_carry_the_actors_and_targets_roles() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    engine.update_directory(roles_of("00uDANA", &dana_roles()));
+    let doc = normalize(&mut engine, &sign_in("00uDANA", "dana", None));
+    let names = json!(["HELP_DESK_ADMIN", "SUPER_ADMIN", "Security Auditor"]);
+    assert_eq!(doc["user"]["roles"], names);
+    assert_eq!(doc["okta"]["enrichment"]["actor"]["roles"], names);
+    assert!(doc["okta"]["enrichment"]["targets"][0].get("roles").is_none(), "rafael holds no role");
+
+    // Rafael as the actor, Dana as the target.
+    let mut event = sign_in("00uRAF", "rafael.gomez@example.com", None);
+    event["target"] = json!([{"id": "00uDANA", "type": "User", "alternateId": "dana.whitfield@example.com"}]);
+    let doc = normalize(&mut engine, &event);
+    assert!(doc["user"].get("roles").is_none());
+    assert!(doc["okta"]["enrichment"]["actor"].get("roles").is_none());
+    assert_eq!(doc["okta"]["enrichment"]["targets"][0]["roles"], names);
+
+    // `roles` is one of the configurable fields: left out, nothing is copied.
+    engine
+        .set_enrichment(EnrichmentConfig { profile_fields: vec!["email".into()], ..Default::default() })
+        .expect("valid");
+    let doc = normalize(&mut engine, &sign_in("00uDANA", "dana", None));
+    assert!(doc["user"].get("roles").is_none());
+    assert!(doc["okta"]["enrichment"]["actor"].get("roles").is_none());
+}
+
+#[test]
+fn a_snapshot_reads_roles() {
+    let value = json!({"users": [dana()], "roles": {"00uDANA": dana_roles()}});
+    let update = snapshot(&value, T0).expect("valid");
+    assert_eq!(update.roles, [UserRoles { user_id: "00uDANA".into(), json: dana_roles().to_string() }]);
+    let mut engine = engine();
+    engine.update_directory(update);
+    let doc = normalize(&mut engine, &sign_in("00uDANA", "dana", None));
+    assert_eq!(doc["user"]["roles"], json!(["HELP_DESK_ADMIN", "SUPER_ADMIN", "Security Auditor"]));
+    let bad = snapshot(&json!({"roles": {"00uDANA": {"type": "SUPER_ADMIN"}}}), T0).expect_err("not a list");
+    assert!(bad.contains("roles.00uDANA must be a list"), "{bad}");
+    let bad = snapshot(&json!({"roles": []}), T0).expect_err("not an object");
+    assert!(bad.contains("roles must be an object"), "{bad}");
 }

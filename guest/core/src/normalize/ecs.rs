@@ -170,6 +170,8 @@ ecs_object! {
         pub group: Groups<'a>,
         pub id: S<'a>,
         pub name: S<'a>,
+        /// The actor's active admin roles, from the directory (enrichment).
+        pub roles: Vec<Cow<'a, str>>,
         pub target: UserTarget<'a>,
     }
 }

@@ -1,6 +1,7 @@
-//! The directory's calls to Okta: the poller's credentials, Link paging, a budget per rate-limit
-//! bucket read from Okta's headers (with a larger headroom than the poller keeps), one request
-//! slot from the org's gate, retries with backoff, and a count of calls per endpoint.
+//! The directory's calls to Okta: the poller's credentials, Link paging (and the IAM APIs' paging
+//! in the body's `_links.next`), a budget per rate-limit bucket read from Okta's headers (with a
+//! larger headroom than the poller keeps), one request slot from the org's gate, retries with
+//! backoff, a count of calls per endpoint, and a typed [`Forbidden`] for 403s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,6 +29,10 @@ pub enum Endpoint {
     GroupUsers,
     Devices,
     Schema,
+    /// `/api/v1/iam/assignees/users`: the users holding an admin role.
+    RoleAssignees,
+    /// `/api/v1/users/{id}/roles`: one user's role assignments.
+    UserRoles,
 }
 
 impl Endpoint {
@@ -38,17 +43,19 @@ impl Endpoint {
             Endpoint::GroupUsers => "group_users",
             Endpoint::Devices => "devices",
             Endpoint::Schema => "schema",
+            Endpoint::RoleAssignees => "role_assignees",
+            Endpoint::UserRoles => "user_roles",
         }
     }
 
     /// Okta's bucket (okta-api.md §2.2): users, groups and devices lists have their own; member
-    /// lists and the schema fall in the generic `/api/v1` one.
+    /// lists, the schema and the role APIs fall in the generic `/api/v1` one.
     fn bucket(self) -> &'static str {
         match self {
             Endpoint::Users => "users",
             Endpoint::Groups => "groups",
             Endpoint::Devices => "devices",
-            Endpoint::GroupUsers | Endpoint::Schema => "api",
+            Endpoint::GroupUsers | Endpoint::Schema | Endpoint::RoleAssignees | Endpoint::UserRoles => "api",
         }
     }
 
@@ -59,6 +66,15 @@ impl Endpoint {
             Endpoint::Groups | Endpoint::GroupUsers => "okta.groups.read",
             Endpoint::Devices => "okta.devices.read",
             Endpoint::Schema => "okta.schemas.read",
+            Endpoint::RoleAssignees | Endpoint::UserRoles => "okta.roles.read",
+        }
+    }
+
+    /// What the API token's admin needs, for messages.
+    fn permission(self) -> &'static str {
+        match self {
+            Endpoint::RoleAssignees | Endpoint::UserRoles => "a role that can read admin role assignments",
+            _ => "read access to users, groups and devices",
         }
     }
 }
@@ -67,6 +83,16 @@ impl Endpoint {
 #[derive(Debug, thiserror::Error)]
 #[error("stopped")]
 pub struct Stopped;
+
+/// Okta refused a call (403): the OAuth token lacks the scope or the admin the permission.
+/// Retrying does not help; the role sync goes on without roles when it sees this.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Forbidden {
+    /// Okta's `errorCode` (`E0000006`), or `no error code`.
+    pub code: String,
+    message: String,
+}
 
 /// An org's directory API client.
 pub struct Api {
@@ -148,6 +174,25 @@ impl Api {
         Ok(Some(out))
     }
 
+    /// Every element of `value` on every page of an IAM list, which pages in the body
+    /// (`{"value": [..], "_links": {"next": {"href": ..}}}`) rather than in a Link header. `None`
+    /// when the resource is gone (404).
+    pub async fn list_in_body(&mut self, endpoint: Endpoint, url: &str) -> Result<Option<Vec<Value>>> {
+        let mut out = Vec::new();
+        let mut next = Some(url.to_owned());
+        while let Some(url) = next.take() {
+            let Some((mut body, _)) = self.get(endpoint, &url).await? else { return Ok(None) };
+            let Some(Value::Array(items)) = body.get_mut("value").map(Value::take) else {
+                bail!("Okta answered {} with JSON that has no \"value\" list", redact_query(&url));
+            };
+            let empty = items.is_empty();
+            out.extend(items);
+            // An empty page ends the list even if it links on, and so does a link to itself.
+            next = body["_links"]["next"]["href"].as_str().filter(|href| !empty && *href != url).map(str::to_owned);
+        }
+        Ok(Some(out))
+    }
+
     /// One JSON document (`None` on 404).
     pub async fn one(&mut self, endpoint: Endpoint, url: &str) -> Result<Option<Value>> {
         Ok(self.get(endpoint, url).await?.map(|(v, _)| v))
@@ -220,12 +265,16 @@ impl Api {
                 Verdict::Retry(_) => continue,
                 Verdict::Fatal(why) => {
                     let (code, summary) = okta_error(&response.text().await.unwrap_or_default());
-                    bail!(
+                    let message = format!(
                         "{why} (Okta said {} {code}: {summary} for {}; the directory needs scope {})",
                         status.as_u16(),
                         redact_query(url),
                         endpoint.scope()
                     );
+                    if status == StatusCode::FORBIDDEN {
+                        return Err(Forbidden { code, message }.into());
+                    }
+                    bail!(message);
                 }
             }
             if status == StatusCode::OK {
@@ -264,11 +313,15 @@ impl Api {
                 StatusCode::UNAUTHORIZED => bail!(
                     "Okta rejected the credentials (401 {code}: {summary}); check that the token in the configured environment variable or file is current"
                 ),
-                StatusCode::FORBIDDEN => bail!(
-                    "Okta refused {} (403 {code}: {summary}); the API token's admin needs read access to users, groups and devices, or the OAuth app needs scope {}",
-                    redact_query(url),
-                    endpoint.scope()
-                ),
+                StatusCode::FORBIDDEN => {
+                    let message = format!(
+                        "Okta refused {} (403 {code}: {summary}); the API token's admin needs {}, or the OAuth app needs scope {}",
+                        redact_query(url),
+                        endpoint.permission(),
+                        endpoint.scope()
+                    );
+                    return Err(Forbidden { code, message }.into());
+                }
                 StatusCode::BAD_REQUEST => {
                     bail!("Okta rejected the query {} (400 {code}: {summary})", redact_query(url))
                 }

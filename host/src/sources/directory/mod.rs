@@ -10,6 +10,13 @@
 //!   unchanged), groups with `filter=lastUpdated ge … or lastMembershipUpdated ge …` and their
 //!   changed member lists, devices with `search=lastUpdated ge …`, and the schema (one call).
 //!   Deletions are invisible to these queries; the next full sync finds them.
+//! - **Admin roles**, on every sync, full and incremental (a role assignment does not move a
+//!   user's `lastUpdated`, so no incremental query can see it): the users holding a role
+//!   (`/api/v1/iam/assignees/users`, paged in the body), then each one's complete list
+//!   (`/api/v1/users/{id}/roles`, direct and group assignments). A user no longer listed holds no
+//!   role. A list that differs from the stored one replaces it, and the user gets a new entity
+//!   document. When Okta refuses (403: no `okta.roles.read`, or an admin who may not read roles)
+//!   the sync warns once and goes on, keeping the stored roles; `roles = false` forgets them.
 //! - Every object is compared with the stored one: `discovered`, `modified`, `deprovisioned` (a
 //!   user whose status became DEPROVISIONED) or `deleted`; unchanged objects are dropped.
 //! - The changes go to the org's pipeline ([`crate::pipeline::OrgPipeline::apply_directory`]),
@@ -25,7 +32,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -37,10 +44,13 @@ use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::sleep_or_stop;
 use crate::store::{DirectoryMarks, Store, StoredObject};
 use crate::telemetry::{KindLabel, Metrics};
-use api::{Api, Endpoint, Stopped, encode};
+use api::{Api, Endpoint, Forbidden, Stopped, encode};
 
 /// Users, groups and devices per page (Okta's maximum).
 const PAGE_LIMIT: u32 = 200;
+
+/// Role assignees per page (the IAM API's maximum).
+const ASSIGNEES_LIMIT: u32 = 100;
 
 /// The store's name for a kind.
 pub fn kind_name(kind: DirectoryKind) -> &'static str {
@@ -78,6 +88,9 @@ pub struct Changes {
     pub deltas: Vec<Delta>,
     /// Complete member lists of the groups whose members changed (empty for a deleted group).
     pub memberships: Vec<(String, Vec<String>)>,
+    /// Complete role lists (the JSON array, assignments sorted by id) of the users whose roles
+    /// changed; `None` for a user who holds no role any more.
+    pub roles: Vec<(String, Option<String>)>,
     pub marks: DirectoryMarks,
 }
 
@@ -99,6 +112,12 @@ pub struct SyncReport {
     pub users: u32,
     pub groups: u32,
     pub devices: u32,
+    /// Users whose admin roles changed.
+    pub roles_changed: u64,
+    /// Users holding an admin role afterwards.
+    pub role_holders: u32,
+    /// Why the roles were not read this time (Okta refused them), if so.
+    pub roles_refused: Option<String>,
 }
 
 impl SyncReport {
@@ -138,6 +157,14 @@ pub struct DirectorySync {
     metrics: Arc<Metrics>,
     stats: Arc<Mutex<SyncStats>>,
     stop: watch::Receiver<bool>,
+    /// Okta refused the role APIs and that was logged (once; later refusals are debug lines).
+    roles_refused: bool,
+}
+
+/// What reading the roles found.
+struct RolesRead {
+    holders: u32,
+    refused: Option<String>,
 }
 
 impl std::fmt::Debug for DirectorySync {
@@ -178,6 +205,7 @@ impl DirectorySync {
             metrics,
             stats: Arc::new(Mutex::new(SyncStats::default())),
             stop,
+            roles_refused: false,
         })
     }
 
@@ -273,20 +301,34 @@ impl DirectorySync {
         let mode = if marks.last_full_ms.is_none() { Mode::Full } else { mode };
         self.api.calls.clear();
         self.api.rate_limited = 0;
-        let (changes, groups_refetched) = match mode {
+        let (mut changes, groups_refetched) = match mode {
             Mode::Full => self.fetch(marks, None).await?,
             Mode::Incremental => {
                 let overlap = i64::try_from(self.settings.incremental_overlap_secs.saturating_mul(1000)).unwrap_or(0);
                 self.fetch(marks, Some(overlap)).await?
             }
         };
+        let roles = self.fetch_roles(&mut changes).await?;
         let mut report = SyncReport {
             full: mode == Mode::Full,
             calls: self.api.calls.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             rate_limited: self.api.rate_limited,
             groups_refetched,
+            roles_changed: u64::try_from(changes.roles.len()).unwrap_or(u64::MAX),
+            role_holders: roles.holders,
+            roles_refused: roles.refused,
             ..SyncReport::default()
         };
+        if !changes.roles.is_empty() {
+            self.metrics
+                .directory_changes
+                .get_or_create(&crate::telemetry::ChangeLabel {
+                    org: self.org.clone(),
+                    kind: "user-roles".to_owned(),
+                    change: change_name(DirectoryChange::Modified).to_owned(),
+                })
+                .inc_by(report.roles_changed);
+        }
         for d in &changes.deltas {
             report.changes[d.change as usize] += 1;
             self.metrics
@@ -315,6 +357,7 @@ impl DirectorySync {
             modified = report.changes[1],
             deprovisioned = report.changes[2],
             deleted = report.changes[3],
+            roles_changed = report.roles_changed,
             entities = report.entities,
             elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             "Directory synced."
@@ -449,6 +492,90 @@ impl DirectorySync {
         }
         changes.marks.last_incremental_ms = Some(now);
         Ok((changes, refetched))
+    }
+
+    /// Reads every admin's roles (on every sync: assigning a role does not move `lastUpdated`)
+    /// and adds the users whose roles changed to `changes`. A refusal (403) is not an error: the
+    /// sync goes on with the stored roles, and says so once.
+    async fn fetch_roles(&mut self, changes: &mut Changes) -> Result<RolesRead> {
+        let stored = self.store().directory_roles(&self.org)?;
+        if !self.settings.roles {
+            // Switched off: forget what an earlier sync stored, so nothing stale enriches events.
+            changes.roles.extend(stored.into_keys().map(|id| (id, None)));
+            return Ok(RolesRead { holders: 0, refused: None });
+        }
+        // Until the roles are read, the stored ones stand.
+        let holders = u32::try_from(stored.len()).unwrap_or(u32::MAX);
+        let url = self.api.url(&format!("/api/v1/iam/assignees/users?limit={ASSIGNEES_LIMIT}"));
+        let assignees = match self.api.list_in_body(Endpoint::RoleAssignees, &url).await {
+            Ok(Some(a)) => a,
+            // Not "nobody holds a role": the org does not serve the API, so nothing is known.
+            Ok(None) => {
+                let why = "Okta answered /api/v1/iam/assignees/users with 404".to_owned();
+                return Ok(self.roles_skipped(why, "E0000007", holders));
+            }
+            Err(e) => return self.roles_refused(e, holders),
+        };
+        let mut ids: Vec<String> = assignees.iter().filter_map(|a| a["id"].as_str().map(str::to_owned)).collect();
+        ids.sort();
+        ids.dedup();
+        let mut fetched = BTreeMap::new();
+        for id in ids {
+            let url = self.api.url(&format!("/api/v1/users/{}/roles", encode(&id)));
+            let roles = match self.api.one(Endpoint::UserRoles, &url).await {
+                // 404: the user was deleted since the list was read.
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => return self.roles_refused(e, holders),
+            };
+            let mut assignments = match roles {
+                Value::Array(a) => a,
+                Value::Null => Vec::new(),
+                _ => bail!("Okta answered /api/v1/users/{id}/roles with JSON that is not an array"),
+            };
+            if assignments.is_empty() {
+                // Unassigned since the list was read.
+                continue;
+            }
+            // Okta's order carries no meaning; a fixed one keeps an unchanged list unchanged.
+            assignments.sort_by_cached_key(|a| (a["id"].as_str().unwrap_or_default().to_owned(), a.to_string()));
+            fetched.insert(id, Value::Array(assignments).to_string());
+        }
+        if self.roles_refused {
+            self.roles_refused = false;
+            tracing::info!(org = %self.org, "Okta answers the admin role APIs again; the directory syncs roles.");
+        }
+        for (id, json) in &fetched {
+            if stored.get(id) != Some(json) {
+                changes.roles.push((id.clone(), Some(json.clone())));
+            }
+        }
+        changes.roles.extend(stored.into_keys().filter(|id| !fetched.contains_key(id)).map(|id| (id, None)));
+        Ok(RolesRead { holders: u32::try_from(fetched.len()).unwrap_or(u32::MAX), refused: None })
+    }
+
+    /// A failed role call: a refusal (403) skips the roles this time; any other error stays an
+    /// error (the sync is tried again later).
+    fn roles_refused(&mut self, e: anyhow::Error, holders: u32) -> Result<RolesRead> {
+        let Some(forbidden) = e.downcast_ref::<Forbidden>() else { return Err(e) };
+        Ok(self.roles_skipped(forbidden.to_string(), &forbidden.code, holders))
+    }
+
+    /// The roles cannot be read: the stored ones stay. Logged as a warning the first time.
+    fn roles_skipped(&mut self, why: String, code: &str, holders: u32) -> RolesRead {
+        if self.roles_refused {
+            tracing::debug!(org = %self.org, code = %code, error = %why, "Okta still refuses the admin role APIs; syncing without roles.");
+        } else {
+            self.roles_refused = true;
+            tracing::warn!(
+                org = %self.org,
+                code = %code,
+                error = %why,
+                "Okta refused to list admin roles, so the directory syncs without them (users keep the roles stored before). \
+                 The token needs scope okta.roles.read (OAuth) and an admin role that can read role assignments; \
+                 set [org.directory] roles = false to stop asking."
+            );
+        }
+        RolesRead { holders, refused: Some(why) }
     }
 
     /// Compares fetched objects with the stored ones. With `stored_all` (a full sync), objects
