@@ -80,7 +80,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
     /// A directory (or file) of your own Sigma rules, loaded after the built-in pack; repeatable.
-    /// `poll` and `serve` add these to the config's [detection] rules.
+    /// `poll` and `serve` add these to the rules of the config's `[detection]` table.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
     /// Do not load the built-in Okta pack.
