@@ -2,7 +2,9 @@
 //!
 //! - Keys compare case-insensitively on both sides (`eventType` = `EVENTTYPE` = `eventtype`).
 //! - The raw LogEvent is looked up first; only when the path finds nothing there is the ECS
-//!   document the normalizer made parsed (lazily, once per event) and looked up.
+//!   document looked up: the typed document the normalizer just built, read in place through
+//!   `normalize::json::Members` (never written out and parsed again), or, for explanations and
+//!   restored snapshots, its text, parsed once.
 //! - Arrays are transparent: a path through an array visits every element.
 //!   `target[type=User].alternateId` keeps only the elements whose `type` is `User`.
 //! - A string met where the path goes on (`debugData.behaviors.New IP`) is read as a map when it
@@ -10,7 +12,9 @@
 //!   parsed at most once per event.
 //!
 //! Events are held as a light borrowed [`Tree`] (strings borrow from the event text), built only
-//! for events that some rule could match.
+//! for events that some rule could match. The rule set numbers equal paths ([`FieldPath::id`]), so
+//! a path many rules test (`eventType`, `client.userAgent.rawUserAgent`) is resolved once per event
+//! and replayed for the others.
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
