@@ -1,8 +1,6 @@
 //! `temporal` (every rule within the timespan, any order) and `temporal_ordered` (in the listed
 //! order by event time; equal times count as in order).
 
-use std::collections::BTreeSet;
-
 use super::window::Entry;
 use super::{Condition, f};
 
@@ -18,10 +16,22 @@ pub(super) fn evaluate(
     condition.test(f(n)).then(|| (n as u64, vec![("rules".to_owned(), n.to_string())]))
 }
 
+/// How many of the listed rules have a hit in the window (stops once all have).
 fn seen(window: &[Entry], rules: &[String]) -> usize {
-    let listed: BTreeSet<&str> = rules.iter().map(String::as_str).collect();
-    let present: BTreeSet<&str> = window.iter().map(|x| x.k.as_str()).filter(|k| listed.contains(k)).collect();
-    present.len()
+    let mut present = vec![false; rules.len()];
+    let mut n = 0;
+    for x in window {
+        if let Some(i) = rules.iter().position(|r| *r == x.k)
+            && !present[i]
+        {
+            present[i] = true;
+            n += 1;
+            if n == rules.len() {
+                break;
+            }
+        }
+    }
+    n
 }
 
 /// Greedy: for each listed rule in turn, the earliest unused hit of it at or after the previous
