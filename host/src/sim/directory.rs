@@ -1083,8 +1083,9 @@ struct Query_ {
     after: Option<String>,
 }
 
-fn parse_query(params: Vec<(String, String)>, max: usize, default: usize) -> Result<Query_, Box<Response>> {
-    let mut limit = default;
+/// `limit` (at most `max`, and `max` when absent) and `after`.
+fn parse_query(params: Vec<(String, String)>, max: usize) -> Result<Query_, Box<Response>> {
+    let mut limit = max;
     let mut after = None;
     for (k, v) in &params {
         match k.as_str() {
@@ -1103,6 +1104,20 @@ fn parse_query(params: Vec<(String, String)>, max: usize, default: usize) -> Res
         }
     }
     Ok(Query_ { params, limit, after })
+}
+
+/// [`admit`], then the list query.
+fn admit_list(
+    s: &mut State,
+    headers: &HeaderMap,
+    path: &str,
+    bucket: DirectoryBucket,
+    endpoint: &str,
+    params: Vec<(String, String)>,
+    max: usize,
+) -> Result<(HeaderMap, Query_), Box<Response>> {
+    let h = admit(s, headers, path, bucket, endpoint)?;
+    Ok((h, parse_query(params, max)?))
 }
 
 /// Everything before the answer: concurrency, credentials, the bucket, the call counter.
@@ -1228,12 +1243,8 @@ pub(super) async fn get_users(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     serve(&state, |s| {
-        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Users, "users") {
-            Ok(h) => h,
-            Err(r) => return *r,
-        };
-        let q = match parse_query(params, MAX_LIMIT, MAX_LIMIT) {
-            Ok(q) => q,
+        let (h, q) = match admit_list(s, &headers, uri.path(), DirectoryBucket::Users, "users", params, MAX_LIMIT) {
+            Ok(admitted) => admitted,
             Err(r) => return *r,
         };
         let (search, filter) = match (expression(&q, "search", &h), expression(&q, "filter", &h)) {
@@ -1269,12 +1280,8 @@ pub(super) async fn get_groups(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     serve(&state, |s| {
-        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Groups, "groups") {
-            Ok(h) => h,
-            Err(r) => return *r,
-        };
-        let q = match parse_query(params, MAX_LIMIT, MAX_LIMIT) {
-            Ok(q) => q,
+        let (h, q) = match admit_list(s, &headers, uri.path(), DirectoryBucket::Groups, "groups", params, MAX_LIMIT) {
+            Ok(admitted) => admitted,
             Err(r) => return *r,
         };
         let expr = match (expression(&q, "search", &h), expression(&q, "filter", &h)) {
@@ -1304,14 +1311,12 @@ pub(super) async fn get_group_users(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     serve(&state, |s| {
-        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Other, "group_users") {
-            Ok(h) => h,
-            Err(r) => return *r,
-        };
-        let q = match parse_query(params, MAX_MEMBERS_LIMIT, MAX_MEMBERS_LIMIT) {
-            Ok(q) => q,
-            Err(r) => return *r,
-        };
+        let (h, q) =
+            match admit_list(s, &headers, uri.path(), DirectoryBucket::Other, "group_users", params, MAX_MEMBERS_LIMIT)
+            {
+                Ok(admitted) => admitted,
+                Err(r) => return *r,
+            };
         let d = &s.directory;
         let Some(g) = d.groups.get(&group) else {
             return okta_error(
@@ -1338,12 +1343,8 @@ pub(super) async fn get_devices(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     serve(&state, |s| {
-        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Devices, "devices") {
-            Ok(h) => h,
-            Err(r) => return *r,
-        };
-        let q = match parse_query(params, MAX_LIMIT, MAX_LIMIT) {
-            Ok(q) => q,
+        let (h, q) = match admit_list(s, &headers, uri.path(), DirectoryBucket::Devices, "devices", params, MAX_LIMIT) {
+            Ok(admitted) => admitted,
             Err(r) => return *r,
         };
         let search = match expression(&q, "search", &h) {
@@ -1400,17 +1401,21 @@ pub(super) async fn get_role_assignees(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     serve(&state, |s| {
-        let h = match admit(s, &headers, uri.path(), DirectoryBucket::Other, "role_assignees") {
-            Ok(h) => h,
+        let (h, q) = match admit_list(
+            s,
+            &headers,
+            uri.path(),
+            DirectoryBucket::Other,
+            "role_assignees",
+            params,
+            MAX_ASSIGNEES_LIMIT,
+        ) {
+            Ok(admitted) => admitted,
             Err(r) => return *r,
         };
         if let Some(r) = roles_denied(s, &h) {
             return r;
         }
-        let q = match parse_query(params, MAX_ASSIGNEES_LIMIT, MAX_ASSIGNEES_LIMIT) {
-            Ok(q) => q,
-            Err(r) => return *r,
-        };
         let d = &s.directory;
         let start = q.after.clone().unwrap_or_default();
         let mut ids = d.role_assignees().into_iter().filter(|id| *id > start);

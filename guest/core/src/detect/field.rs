@@ -586,7 +586,6 @@ impl Walker<'_, '_> {
             return;
         }
         match (node, segments.split_first()) {
-            (Node::Json(value), _) => self.walk_json(value, segments),
             (Node::Array(items), _) => {
                 items.items(&mut |item| {
                     self.walk_node(item, segments);
@@ -599,9 +598,10 @@ impl Walker<'_, '_> {
                     Node::Null => Val::Null,
                     Node::Bool(b) => Val::Bool(b),
                     Node::I64(i) => Val::Num(Num::I(i)),
+                    Node::U64(u) => Val::Num(Num::U(u)),
                     Node::F64(x) => Val::Num(Num::F(x)),
                     Node::Str(s) | Node::Temp(s) => Val::Str(s),
-                    Node::Object(_) | Node::Array(_) | Node::Json(_) => Val::Object,
+                    Node::Object(_) | Node::Array(_) => Val::Object,
                 };
                 self.done = (self.f)(val);
             }
@@ -626,14 +626,13 @@ impl Walker<'_, '_> {
                     self.walk(&parsed, segments);
                 }
             }
-            (Node::Null | Node::Bool(_) | Node::I64(_) | Node::F64(_), Some(_)) => {}
+            (Node::Null | Node::Bool(_) | Node::I64(_) | Node::U64(_) | Node::F64(_), Some(_)) => {}
         }
     }
 
     /// `[key=value]` over a typed document.
     fn walk_node_selected(&mut self, node: Node<'_>, key: &str, want: &str, rest: &[Segment]) {
         match node {
-            Node::Json(value) => self.walk_json_selected(value, key, want, rest),
             Node::Array(items) => {
                 items.items(&mut |item| {
                     self.walk_node_selected(item, key, want, rest);
@@ -646,70 +645,15 @@ impl Walker<'_, '_> {
                         && match v {
                             Node::Str(s) | Node::Temp(s) => key_eq(s, want),
                             Node::I64(i) => Num::I(i).text() == want,
+                            Node::U64(u) => Num::U(u).text() == want,
                             Node::F64(x) => Num::F(x).text() == want,
                             Node::Bool(b) => b.to_string() == want,
-                            Node::Json(value) => json_scalar_eq(value, want),
                             Node::Null | Node::Object(_) | Node::Array(_) => false,
                         }
                 });
                 if selected {
                     self.walk_node(node, rest);
                 }
-            }
-            _ => {}
-        }
-    }
-
-    /// [`Walker::walk`] over free-form JSON inside a typed document.
-    fn walk_json(&mut self, value: &Value, segments: &[Segment]) {
-        if self.done {
-            return;
-        }
-        match (value, segments.split_first()) {
-            (Value::Array(items), _) => {
-                for item in items {
-                    self.walk_json(item, segments);
-                }
-            }
-            (_, None) => {
-                self.found = true;
-                let val = match value {
-                    Value::Null => Val::Null,
-                    Value::Bool(b) => Val::Bool(*b),
-                    Value::Number(n) => Val::Num(num_of(n)),
-                    Value::String(s) => Val::Str(s),
-                    Value::Array(_) | Value::Object(_) => Val::Object,
-                };
-                self.done = (self.f)(val);
-            }
-            (Value::Object(map), Some((segment, rest))) => {
-                for (key, value) in map {
-                    if key_eq_known(key, &segment.key, segment.ascii) {
-                        match &segment.select {
-                            Some((k, v)) => self.walk_json_selected(value, k, v, rest),
-                            None => self.walk_json(value, rest),
-                        }
-                    }
-                }
-            }
-            (Value::String(text), Some(_)) => {
-                if let Some(parsed) = self.embedded_map(text) {
-                    self.walk(&parsed, segments);
-                }
-            }
-            (Value::Null | Value::Bool(_) | Value::Number(_), Some(_)) => {}
-        }
-    }
-
-    fn walk_json_selected(&mut self, value: &Value, key: &str, want: &str, rest: &[Segment]) {
-        match value {
-            Value::Array(items) => {
-                for item in items {
-                    self.walk_json_selected(item, key, want, rest);
-                }
-            }
-            Value::Object(map) if map.iter().any(|(k, v)| key_eq(k, key) && json_scalar_eq(v, want)) => {
-                self.walk_json(value, rest);
             }
             _ => {}
         }
@@ -765,16 +709,6 @@ fn num_of(n: &serde_json::Number) -> Num {
         Num::U(u)
     } else {
         Num::F(n.as_f64().unwrap_or(f64::NAN))
-    }
-}
-
-/// A scalar equals the lowercased `want` (the test of `[key=value]`).
-fn json_scalar_eq(value: &Value, want: &str) -> bool {
-    match value {
-        Value::String(s) => key_eq(s, want),
-        Value::Number(n) => num_of(n).text() == want,
-        Value::Bool(b) => b.to_string() == want,
-        _ => false,
     }
 }
 

@@ -32,9 +32,10 @@ pub(crate) enum Node<'n> {
     Str(&'n str),
     /// A string made for this call only (it may not be remembered by its address).
     Temp(&'n str),
+    /// A non-negative integer beyond `i64` (only free-form JSON has them).
+    U64(u64),
     Object(&'n dyn Members),
     Array(&'n dyn Items),
-    Json(&'n Value),
 }
 
 /// The members of an object, in written order: `f(key, value)` until it returns `true`.
@@ -119,9 +120,25 @@ impl AsNode for f64 {
     }
 }
 
+/// Free-form JSON (`serde_json::Value`) as a [`Node`].
+fn json_node(value: &Value) -> Node<'_> {
+    match value {
+        Value::Null => Node::Null,
+        Value::Bool(b) => Node::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Node::I64(i),
+            (None, Some(u)) => Node::U64(u),
+            (None, None) => n.as_f64().map_or(Node::Null, Node::F64),
+        },
+        Value::String(s) => Node::Str(s),
+        Value::Array(items) => Node::Array(items),
+        Value::Object(map) => Node::Object(map),
+    }
+}
+
 impl Members for Map<String, Value> {
     fn members(&self, f: &mut dyn FnMut(&str, Node<'_>) -> bool) -> bool {
-        self.iter().any(|(k, v)| f(k, Node::Json(v)))
+        self.iter().any(|(k, v)| f(k, json_node(v)))
     }
 }
 
@@ -133,7 +150,7 @@ impl AsNode for Map<String, Value> {
 
 impl AsNode for Value {
     fn as_node(&self) -> Option<Node<'_>> {
-        Some(Node::Json(self))
+        Some(json_node(self))
     }
 }
 
