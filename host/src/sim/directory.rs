@@ -1184,6 +1184,19 @@ fn after<'m, V>(map: &'m BTreeMap<String, V>, q: &Query_) -> impl Iterator<Item 
 }
 
 /// One page of `items` (sorted by id, starting after the cursor), with Link headers.
+/// The first `limit` items, and whether more follow.
+fn take_page<T>(mut items: impl Iterator<Item = T>, limit: usize) -> (Vec<T>, bool) {
+    let page: Vec<T> = items.by_ref().take(limit).collect();
+    let more = items.next().is_some();
+    (page, more)
+}
+
+/// The URL the client asked for, without its query (for `next` links).
+fn request_url(request: &HeaderMap, uri: &Uri) -> String {
+    let host = request.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}{}", uri.path())
+}
+
 fn page(
     mut headers: HeaderMap,
     request: &HeaderMap,
@@ -1191,17 +1204,8 @@ fn page(
     q: &Query_,
     items: impl Iterator<Item = (String, Value)>,
 ) -> Response {
-    let mut body = Vec::new();
-    let mut more = false;
-    for (id, item) in items {
-        if body.len() == q.limit {
-            more = true;
-            break;
-        }
-        body.push((id, item));
-    }
-    let host = request.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    let base = format!("http://{host}{}", uri.path());
+    let (body, more) = take_page(items, q.limit);
+    let base = request_url(request, uri);
     let query = |after: Option<&str>| {
         let mut parts: Vec<String> =
             q.params.iter().filter(|(k, _)| k != "after").map(|(k, v)| format!("{k}={}", encode(v))).collect();
@@ -1418,9 +1422,7 @@ pub(super) async fn get_role_assignees(
         }
         let d = &s.directory;
         let start = q.after.clone().unwrap_or_default();
-        let mut ids = d.role_assignees().into_iter().filter(|id| *id > start);
-        let page: Vec<String> = ids.by_ref().take(q.limit).collect();
-        let more = ids.next().is_some();
+        let (page, more) = take_page(d.role_assignees().into_iter().filter(|id| *id > start), q.limit);
         let base = &d.base;
         let value: Vec<Value> = page
             .iter()
@@ -1437,8 +1439,7 @@ pub(super) async fn get_role_assignees(
             .collect();
         let mut body = json!({"value": value, "_links": {}});
         if more && let Some(last) = page.last() {
-            let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-            let href = format!("http://{host}{}?after={}&limit={}", uri.path(), encode(last), q.limit);
+            let href = format!("{}?after={}&limit={}", request_url(&headers, &uri), encode(last), q.limit);
             body["_links"]["next"] = json!({"href": href});
         }
         (StatusCode::OK, h, body.to_string()).into_response()

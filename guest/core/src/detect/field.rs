@@ -420,12 +420,7 @@ impl<'a> EventView<'a> {
         let found = match known {
             Some(found) => found,
             None => {
-                let mut all = Vec::new();
-                self.resolve(path, &mut |v| {
-                    all.push(self.keep(v));
-                    false
-                });
-                let found: Rc<[Found<'a>]> = all.into();
+                let found = self.resolve_all(path);
                 let mut memo = self.memo.borrow_mut();
                 if memo.len() <= id {
                     memo.resize(id + 1, None);
@@ -449,19 +444,22 @@ impl<'a> EventView<'a> {
         let found = match known {
             Some(found) => found,
             None => {
-                let mut all = Vec::new();
-                if let Ok(parsed) = FieldPath::parse(path) {
-                    self.resolve(&parsed, &mut |v| {
-                        all.push(self.keep(v));
-                        false
-                    });
-                }
-                let found: Rc<[Found<'a>]> = all.into();
+                let found = FieldPath::parse(path).map_or_else(|_| Rc::from([]), |parsed| self.resolve_all(&parsed));
                 self.named.borrow_mut().push((path.to_owned(), Rc::clone(&found)));
                 found
             }
         };
         found.iter().filter_map(|v| v.val().text().map(Cow::into_owned)).collect()
+    }
+
+    /// Everything `path` reaches, kept to be replayed to the other tests of the same path.
+    fn resolve_all(&self, path: &FieldPath) -> Rc<[Found<'a>]> {
+        let mut all = Vec::new();
+        self.resolve(path, &mut |v| {
+            all.push(self.keep(v));
+            false
+        });
+        all.into()
     }
 
     /// A value to keep: strings of the raw text are borrowed again from it, others copied.
@@ -580,7 +578,9 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// [`Walker::walk`] over a typed document.
+    /// [`Walker::walk`] over a typed document. The raw event's walk above is the same walk over a
+    /// [`Tree`], kept apart because it is the hot one: reading a tree through `Members` callbacks
+    /// cost 3 % more instructions over the whole benchmark (14 % of detection's).
     fn walk_node(&mut self, node: Node<'_>, segments: &[Segment]) {
         if self.done {
             return;
