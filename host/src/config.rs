@@ -52,6 +52,10 @@ pub struct DirectoryConfig {
     /// (403) the sync warns once and goes on without them; `false` stops asking and forgets the
     /// stored roles.
     pub roles: bool,
+    /// On a first start (no full sync stored yet), `poll` holds its first request until the first
+    /// sync has finished (or failed), at most this many seconds, so its first events are enriched.
+    /// 0 polls at once.
+    pub first_sync_wait_secs: u64,
 }
 
 impl Default for DirectoryConfig {
@@ -64,6 +68,7 @@ impl Default for DirectoryConfig {
             rate_limit_headroom_percent: 20,
             devices: true,
             roles: true,
+            first_sync_wait_secs: 600,
         }
     }
 }
@@ -681,6 +686,7 @@ incremental_overlap_secs = 60       # reach back behind the newest lastUpdated (
 rate_limit_headroom_percent = 20    # of each directory bucket, left for the org's other clients
 devices = true                      # /api/v1/devices?expand=user
 roles = true                        # admin role assignments (user.roles), read on every sync
+first_sync_wait_secs = 600          # first start: poll after the first sync (at most this long; 0: at once)
 
 # Which directory fields are copied onto the actor and User targets of every event (also [enrichment]
 # at the top level, for every org).

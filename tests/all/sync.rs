@@ -2,8 +2,8 @@
 //! mutations leave the store equal to the simulated directory, deprovisioned users and admin roles
 //! included; a membership change refetches only that group; role changes reach an incremental
 //! sync; a refused role API (403) or `roles = false` leaves a working sync without roles; the poll
-//! and the sync share a tight budget without a 429 for the poller; a 10k-user org syncs within the
-//! rate budget (figures printed).
+//! and the sync share a tight budget without a 429 for the poller; a first poll waits for the first
+//! sync, so its events are enriched; a 10k-user org syncs within the rate budget (figures printed).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -373,6 +373,40 @@ async fn polled_events_are_enriched_from_the_synced_directory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_poll_waits_for_the_first_sync_so_its_events_are_enriched() {
+    // Every response takes 5 ms, so the sync (dozens of calls) would finish long after the
+    // poller's 3 pages if the poller did not wait for it.
+    let config =
+        SimConfig { chaos: Chaos { latency: Duration::from_millis(5), ..Chaos::default() }, ..SimConfig::default() };
+    let sim = start_sim(config, 300, Duration::ZERO).await;
+    let dir = test_dir("sync-first-start");
+    let mut generator = Generator::new(7, DOMAIN);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let logged = generator.background(now - 3_600_000, now - 60_000, 300);
+    sim.push(&logged, Duration::ZERO);
+    let results = poll_once(write_config(&dir, &sim, "")).await;
+    assert!(results[0].1.is_ok(), "{:?}", results[0].1);
+    assert_events_once(&dir, &logged);
+    let directory = sim.directory_snapshot();
+    let (mut by_users, mut enriched) = (0, 0);
+    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        for doc in text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")) {
+            let Some(actor_id) = doc["okta"]["actor"]["id"].as_str() else { continue };
+            if doc["event"]["kind"] == "asset" || !directory.users.contains_key(actor_id) {
+                continue;
+            }
+            by_users += 1;
+            if doc["okta"]["enrichment"]["actor"]["known"] == true {
+                enriched += 1;
+            }
+        }
+    }
+    assert!(by_users > 100, "most events are by directory users: {by_users} of {}", logged.len());
+    assert_eq!(enriched, by_users, "every event by a directory user is enriched, the first page's too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_membership_change_refetches_only_that_group() {
     let sim = start_sim(SimConfig::default(), 450, Duration::ZERO).await;
     let dir = test_dir("sync-membership");
@@ -410,7 +444,8 @@ async fn poll_and_sync_share_a_tight_budget_without_a_429_for_the_poller() {
     let dir = test_dir("sync-budget");
     let logged = events(1200, 30, "budget");
     sim.push(&logged, Duration::ZERO);
-    let config = write_config(&dir, &sim, "");
+    // Poll at once, beside the first sync, rather than after it.
+    let config = write_config(&dir, &sim, "first_sync_wait_secs = 0");
     let started = Instant::now();
     let results = poll_once(config).await;
     let elapsed = started.elapsed();

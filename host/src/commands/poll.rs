@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::cli::PollArgs;
 use crate::commands::sync::start;
-use crate::config::Config;
+use crate::config::{Config, OrgConfig};
 use crate::guest::Runtime;
 use crate::pipeline::OrgPipeline;
 use crate::sources::okta_api::budget::OrgGate;
@@ -69,14 +69,26 @@ pub async fn poll(
         let gate = OrgGate::new(1);
         let mut poller = OrgPoller::new(org, pipeline.clone(), store.clone(), stats.clone(), metrics.clone())?
             .with_gate(gate.clone());
+        let mut first_sync = None;
         if poller.org().directory.enabled {
             let (auth, org) = (poller.auth(), poller.org());
-            let task = start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), once)?;
+            let (task, settled) = start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), once)?;
+            first_sync = FirstSync::for_org(org, &store, settled)?;
             directory_tasks.push((name.clone(), task));
         }
-        let stop = stop.clone();
+        let mut stop = stop.clone();
         all_stats.push((name.clone(), stats.clone()));
-        tasks.push((name, stats, tokio::spawn(async move { poller.run(stop, once).await })));
+        let org_name = name.clone();
+        tasks.push((
+            name,
+            stats,
+            tokio::spawn(async move {
+                if let Some(first_sync) = first_sync {
+                    first_sync.wait(&org_name, &mut stop).await;
+                }
+                poller.run(stop, once).await
+            }),
+        ));
     }
 
     let status = tokio::spawn(status_lines(all_stats, status_every, stop.clone()));
@@ -92,6 +104,41 @@ pub async fn poll(
     finish_directory(directory_tasks).await;
     status.abort();
     Ok(results)
+}
+
+/// At a first start (no full directory sync stored yet) the poller holds its first request until
+/// the first sync has settled, so the events it writes first are enriched too.
+pub(crate) struct FirstSync {
+    settled: watch::Receiver<bool>,
+    limit: Duration,
+}
+
+impl FirstSync {
+    /// `Some` when `org` syncs its directory, has never finished a full sync, and waits for one.
+    pub(crate) fn for_org(
+        org: &OrgConfig,
+        store: &Mutex<Store>,
+        settled: watch::Receiver<bool>,
+    ) -> Result<Option<FirstSync>> {
+        let limit = org.directory.first_sync_wait_secs;
+        if !org.directory.enabled || limit == 0 {
+            return Ok(None);
+        }
+        let marks = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).directory_marks(&org.name)?;
+        Ok(marks.last_full_ms.is_none().then(|| FirstSync { settled, limit: Duration::from_secs(limit) }))
+    }
+
+    /// Returns once the first sync has finished or failed, after the limit, or on stop.
+    pub(crate) async fn wait(mut self, org: &str, stop: &mut watch::Receiver<bool>) {
+        tracing::info!(org = %org, limit_secs = self.limit.as_secs(), "First start: polling begins once the first directory sync has finished, so the first events are enriched.");
+        tokio::select! {
+            _ = self.settled.wait_for(|settled| *settled) => {}
+            () = tokio::time::sleep(self.limit) => {
+                tracing::warn!(org = %org, limit_secs = self.limit.as_secs(), "The first directory sync is still running; polling begins now, and the events written before it finishes are not enriched (raise [org.directory] first_sync_wait_secs to wait longer).");
+            }
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+    }
 }
 
 /// Waits for the directory tasks; a failed one is reported, and does not fail its org's poll.

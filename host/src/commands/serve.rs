@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
+use crate::commands::poll::FirstSync;
 use crate::commands::poll::{OrgResult, OrgStats, status_lines};
 use crate::commands::sync::start;
 use crate::config::Config;
@@ -121,13 +122,26 @@ pub async fn serve(
             let gate = OrgGate::new(1);
             let mut poller =
                 OrgPoller::new(org, pipeline.clone(), store.clone(), stats, metrics.clone())?.with_gate(gate.clone());
+            let mut first_sync = None;
             if poller.org().directory.enabled {
                 let (auth, org) = (poller.auth(), poller.org());
-                let task = start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), false)?;
+                let (task, settled) =
+                    start(org, auth, gate, pipeline, store.clone(), metrics.clone(), stop.clone(), false)?;
+                first_sync = FirstSync::for_org(org, &store, settled)?;
                 tasks.push((name.clone(), "directory", task));
             }
-            let stop = stop.clone();
-            tasks.push((name, "poll", tokio::spawn(async move { poller.run(stop, false).await })));
+            let mut stop = stop.clone();
+            let org_name = name.clone();
+            tasks.push((
+                name,
+                "poll",
+                tokio::spawn(async move {
+                    if let Some(first_sync) = first_sync {
+                        first_sync.wait(&org_name, &mut stop).await;
+                    }
+                    poller.run(stop, false).await
+                }),
+            ));
         } else {
             tracing::warn!(org = %name, "No [org.auth]: this org only receives pushes, and nothing backfills what they miss (event types hooks do not carry, paused hooks, a deactivated stream).");
         }

@@ -133,7 +133,8 @@ pub async fn sync(
 }
 
 /// Starts `org`'s directory sync beside its poller (sharing the poller's credentials and gate):
-/// on its schedule until `stop`, or with `once` only the sync that is due now.
+/// on its schedule until `stop`, or with `once` only the sync that is due now. The receiver turns
+/// `true` once the first sync has settled (see [`DirectorySync::settled`]).
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     org: &OrgConfig,
@@ -144,7 +145,9 @@ pub fn start(
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
     once: bool,
-) -> Result<JoinHandle<Result<()>>> {
+) -> Result<(JoinHandle<Result<()>>, watch::Receiver<bool>)> {
     let mut sync = DirectorySync::new(org, auth, gate, pipeline, store, metrics, stop)?;
-    Ok(tokio::spawn(async move { if once { sync.run_due().await.map(|_| ()) } else { sync.run().await } }))
+    let settled = sync.settled();
+    let task = tokio::spawn(async move { if once { sync.run_due().await.map(|_| ()) } else { sync.run().await } });
+    Ok((task, settled))
 }

@@ -159,6 +159,8 @@ pub struct DirectorySync {
     stop: watch::Receiver<bool>,
     /// Okta refused the role APIs and that was logged (once; later refusals are debug lines).
     roles_refused: bool,
+    /// Set once the first sync of this run has finished, failed, or was not due.
+    settled: watch::Sender<bool>,
 }
 
 /// What reading the roles found.
@@ -206,7 +208,14 @@ impl DirectorySync {
             stats: Arc::new(Mutex::new(SyncStats::default())),
             stop,
             roles_refused: false,
+            settled: watch::Sender::new(false),
         })
+    }
+
+    /// Turns `true` once the first sync of this run has finished (or failed, or was not due);
+    /// closes when the sync stops. `poll` waits on it at a first start.
+    pub fn settled(&self) -> watch::Receiver<bool> {
+        self.settled.subscribe()
     }
 
     /// The counters, shared.
@@ -251,6 +260,7 @@ impl DirectorySync {
             let mode = match self.due(&marks, crate::time::now_ms()) {
                 Ok(mode) => mode,
                 Err(wait) => {
+                    self.settled.send_replace(true);
                     let mut stop = self.stop.clone();
                     if sleep_or_stop(wait, &mut stop).await {
                         return Ok(());
@@ -258,7 +268,9 @@ impl DirectorySync {
                     continue;
                 }
             };
-            match self.sync(mode).await {
+            let result = self.sync(mode).await;
+            self.settled.send_replace(true);
+            match result {
                 Ok(_) => failures = 0,
                 Err(e) if e.is::<Stopped>() => return Ok(()),
                 Err(e) => {
@@ -280,13 +292,15 @@ impl DirectorySync {
     /// Runs the sync that is due now, if any (`poll --once`).
     pub async fn run_due(&mut self) -> Result<Option<SyncReport>> {
         let marks = self.store().directory_marks(&self.org)?;
-        match self.due(&marks, crate::time::now_ms()) {
-            Ok(mode) => match self.sync(mode).await {
-                Ok(report) => Ok(Some(report)),
-                Err(e) if e.is::<Stopped>() => Ok(None),
-                Err(e) => Err(e),
-            },
+        let due = self.due(&marks, crate::time::now_ms());
+        let result = match due {
+            Ok(mode) => self.sync(mode).await.map(Some),
             Err(_) => Ok(None),
+        };
+        self.settled.send_replace(true);
+        match result {
+            Err(e) if e.is::<Stopped>() => Ok(None),
+            other => other,
         }
     }
 
