@@ -6,7 +6,8 @@
 //! outcome and alert (so an optimization can be checked not to change any output).
 //!
 //! `cargo run --release -p okta-normalizer-core --example detect_speed` (`-- --pages FILE` times
-//! a corpus of API pages instead, one per line, such as the detection benchmark's `--dump-corpus`).
+//! a corpus of API pages instead, one per line, such as the detection benchmark's `--dump-corpus`;
+//! add `--per-rule` to time each file of `rules/` alone instead, most expensive first).
 
 #![allow(clippy::disallowed_methods, reason = "a benchmark reads the clock")]
 
@@ -41,7 +42,11 @@ fn main() {
         let pages: Vec<Vec<u8>> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
         let n = pages.iter().map(|p| count_events(p)).sum();
         println!("{path}: {n} events in {} pages", pages.len());
-        report(&pages, n);
+        if std::env::args().any(|a| a == "--per-rule") {
+            per_rule(&pages, n);
+        } else {
+            report(&pages, n);
+        }
         return;
     }
     let copies = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(COPIES);
@@ -75,19 +80,71 @@ fn report(pages: &[Vec<u8>], n: usize) {
     println!("ratio: {:.3} (+{:.1} %)", per(detect) / per(base), (per(detect) / per(base) - 1.0) * 100.0);
 }
 
-/// Best time of [`RUNS`] passes over `pages` (a fresh engine each pass), and the output checksum.
+/// What each rule file of the pack costs alone, most expensive first.
+fn per_rule(pages: &[Vec<u8>], n: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let (base, _, _) = run_with(pages, &DetectionConfig { builtin_rules: false, ..DetectionConfig::default() });
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let mut costs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let name = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
+        let detection = DetectionConfig {
+            builtin_rules: false,
+            rules: vec![okta_normalizer_core::RuleSource { name: name.clone(), text }],
+            ..DetectionConfig::default()
+        };
+        if let Err(e) = Engine::new(config(detection.clone())) {
+            println!("{name}: does not load alone ({})", e.message);
+            continue;
+        }
+        let (d, _, alerts) = run_with(pages, &detection);
+        costs.push((per(d) - per(base), name, alerts));
+    }
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!(
+        "normalize only: {:.2} µs/event; sum of the files' costs: {:.2} µs/event",
+        per(base),
+        costs.iter().map(|c| c.0).sum::<f64>()
+    );
+    for (cost, name, alerts) in costs {
+        println!("{cost:8.2} µs  {alerts:5} alerts  {name}");
+    }
+}
+
+fn config(detection: DetectionConfig) -> Config {
+    Config {
+        tenant_id: "acme.okta.com".into(),
+        tenant_domain: Some("acme.okta.com".into()),
+        output: OutputOptions::default(),
+        detection,
+    }
+}
+
 fn run(pages: &[Vec<u8>], builtin_rules: bool) -> (Duration, u64, usize) {
+    run_with(pages, &DetectionConfig { builtin_rules, ..DetectionConfig::default() })
+}
+
+/// Best time of [`RUNS`] passes over `pages` (a fresh engine each pass), and the output checksum.
+fn run_with(pages: &[Vec<u8>], detection: &DetectionConfig) -> (Duration, u64, usize) {
     let mut best = Duration::MAX;
     let mut sum = 0;
     let mut alerts = 0;
     for _ in 0..RUNS {
-        let config = Config {
-            tenant_id: "acme.okta.com".into(),
-            tenant_domain: Some("acme.okta.com".into()),
-            output: OutputOptions::default(),
-            detection: DetectionConfig { builtin_rules, ..DetectionConfig::default() },
-        };
-        let mut engine = Engine::new(config).unwrap_or_else(|e| panic!("config: {}", e.message));
+        let mut engine = Engine::new(config(detection.clone())).unwrap_or_else(|e| panic!("config: {}", e.message));
         let options = BatchOptions::default();
         let mut hasher = std::hash::DefaultHasher::new();
         let start = Instant::now();
