@@ -13,6 +13,7 @@
 //! a duplicate delivery never counts twice nor alerts again. Everything here is exported by
 //! [`Detector::export`] as deterministic JSON.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::alert::{self, Tally, Trigger};
-use super::field::{EventView, FieldPath};
+use super::field::{EventView, FieldPath, PathBook};
 use super::rule::Body;
 use super::ruleset::RuleSet;
 use super::stateful::{self, Fields, Fired, Hit};
@@ -63,6 +64,8 @@ pub(crate) struct Detector {
     snapshots: BTreeMap<String, Snapshot>,
     /// In-rule tests: this rule alerts on its own even when only correlations read it. Not state.
     alone: Option<usize>,
+    /// The paths read by their text, numbered (from the rule set's numbers on). Not state.
+    book: Option<RefCell<PathBook>>,
 }
 
 /// A few fields of one event, as a nested JSON object (`{"actor":{"alternateId":[...]}}`).
@@ -126,7 +129,8 @@ impl Detector {
         if let Some(raw) = raw
             && !candidates.is_empty()
         {
-            let view = EventView::with_document(raw, document);
+            let book = self.book.take().unwrap_or_else(|| RefCell::new(PathBook::new(env.rules.path_ids.clone())));
+            let view = EventView::with_document(raw, document, Some(&book));
             let matched: Vec<usize> = candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)).collect();
             if !matched.is_empty() && self.first_sight(event.uuid.as_deref()) {
                 let on_time = match (time, self.watermark_ms) {
@@ -161,6 +165,8 @@ impl Detector {
                     }
                 }
             }
+            drop(view);
+            self.book = Some(book);
         }
         if let Some(t) = time {
             self.advance_to(env, t, alerts);
@@ -423,6 +429,7 @@ impl Detector {
             late: saved.late,
             snapshots: saved.snapshots,
             alone: None,
+            book: None,
         })
     }
 

@@ -18,7 +18,9 @@
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::rc::Rc;
 
 use serde::Deserialize;
@@ -340,8 +342,41 @@ pub(crate) struct EventView<'a> {
     embedded: Embedded,
     /// What each numbered path resolved to, once per event (see [`FieldPath::id`]).
     memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
-    /// The same for paths given as text (the correlations' group-by and value fields).
+    /// Paths given as text (the correlations' group-by and value fields), parsed and numbered
+    /// across events, so they share `memo` with the rules' paths.
+    book: Option<&'a RefCell<PathBook>>,
+    /// Without a book: what each path given as text resolved to, once per event.
     named: RefCell<Vec<(String, Rc<[Found<'a>]>)>>,
+}
+
+/// Paths the engine reads by their text (correlation group-by and value fields, geo and session
+/// fields), each parsed once and numbered like the rules' paths: the same lowercased path gets
+/// the rules' number, so an event resolves it once for both.
+#[derive(Debug, Default)]
+pub(crate) struct PathBook {
+    by_text: HashMap<String, Option<Rc<FieldPath>>, BuildHasherDefault<DefaultHasher>>,
+    /// [`FieldPath::key`] → number; starts with the rule set's.
+    ids: BTreeMap<String, u32>,
+}
+
+impl PathBook {
+    pub(crate) fn new(ids: BTreeMap<String, u32>) -> PathBook {
+        PathBook { by_text: HashMap::default(), ids }
+    }
+
+    /// The numbered path written as `text`; `None` when it is not a valid path.
+    fn get(&mut self, text: &str) -> Option<Rc<FieldPath>> {
+        if let Some(known) = self.by_text.get(text) {
+            return known.clone();
+        }
+        let parsed = FieldPath::parse(text).ok().map(|mut path| {
+            let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+            path.id = Some(*self.ids.entry(path.key()).or_insert(next));
+            Rc::new(path)
+        });
+        self.by_text.insert(text.to_owned(), parsed.clone());
+        parsed
+    }
 }
 
 /// A value a path reached, kept for the other rules that test the same path.
@@ -392,18 +427,25 @@ impl<'a> EventView<'a> {
             ecs: Ecs::Text(ecs, OnceCell::new()),
             embedded: RefCell::default(),
             memo: RefCell::default(),
+            book: None,
             named: RefCell::default(),
         }
     }
 
-    /// `raw` is the LogEvent's JSON text, `ecs` the typed document the normalizer built from it.
-    pub(crate) fn with_document(raw: &'a str, ecs: &'a dyn Members) -> EventView<'a> {
+    /// `raw` is the LogEvent's JSON text, `ecs` the typed document the normalizer built from it;
+    /// `book` numbers the paths read by their text (it must start with the rule set's numbers).
+    pub(crate) fn with_document(
+        raw: &'a str,
+        ecs: &'a dyn Members,
+        book: Option<&'a RefCell<PathBook>>,
+    ) -> EventView<'a> {
         EventView {
             raw: serde_json::from_str(raw).unwrap_or(Tree::Null),
             raw_text: raw,
             ecs: Ecs::Typed(ecs),
             embedded: RefCell::default(),
             memo: RefCell::default(),
+            book,
             named: RefCell::default(),
         }
     }
@@ -440,6 +482,10 @@ impl<'a> EventView<'a> {
     /// Every scalar value of the path written as `path`, as text; empty when absent or when the
     /// path is not valid. Resolved once per event for each distinct text.
     pub(crate) fn texts_of(&self, path: &str) -> Vec<String> {
+        if let Some(book) = self.book {
+            let numbered = book.borrow_mut().get(path);
+            return numbered.map(|p| self.texts(&p)).unwrap_or_default();
+        }
         let known = self.named.borrow().iter().find(|(p, _)| p == path).map(|(_, found)| Rc::clone(found));
         let found = match known {
             Some(found) => found,
@@ -754,6 +800,28 @@ mod tests {
     }
 
     #[test]
+    fn a_path_book_shares_the_rules_numbers_and_reads_alike() {
+        let mut rule_path = FieldPath::parse("Actor.alternateId").unwrap();
+        rule_path.id = Some(0);
+        let book = RefCell::new(PathBook::new(BTreeMap::from([(rule_path.key(), 0)])));
+        // The same lowercased path gets the rule's number; another gets the next one.
+        assert_eq!(book.borrow_mut().get("actor.AlternateId").and_then(|p| p.id), Some(0));
+        assert_eq!(book.borrow_mut().get("target.alternateId").and_then(|p| p.id), Some(1));
+        assert!(book.borrow_mut().get("a[b").is_none(), "not a path");
+        let ecs = serde_json::Map::new();
+        let with = EventView::with_document(EVENT, &ecs, Some(&book));
+        let without = EventView::new(EVENT, "{}");
+        for path in ["actor.alternateId", "ACTOR.ALTERNATEID", "target[type=User].alternateId", "a[b", "nope"] {
+            assert_eq!(with.texts_of(path), without.texts_of(path), "{path}");
+        }
+        // Both spellings of the rule's path and the rule's own test share one resolution (0);
+        // the selection (2) and `nope` (3) have theirs; `target.alternateId` (1) was not read.
+        assert_eq!(with.texts(&rule_path), ["a@example.com"]);
+        let resolved: Vec<bool> = with.memo.borrow().iter().map(Option::is_some).collect();
+        assert_eq!(resolved, [true, false, true, true]);
+    }
+
+    #[test]
     fn ecs_is_the_fallback() {
         let view = EventView::new(EVENT, ECS);
         assert_eq!(texts(&view, "source.ip"), ["203.0.113.9"]);
@@ -823,7 +891,7 @@ mod tests {
                     ]
                     .map(String::from),
                 );
-                let typed = EventView::with_document("{}", doc);
+                let typed = EventView::with_document("{}", doc, None);
                 let text = EventView::new("{}", &n.document);
                 for path in &paths {
                     let p = FieldPath::parse(path).unwrap();

@@ -40,6 +40,8 @@ pub(crate) struct RuleSet {
     detections: Vec<usize>,
     /// `|expand` placeholders the config does not set.
     pub(crate) unset_placeholders: Vec<String>,
+    /// [`super::field::FieldPath::key`] → the number the rules' paths got.
+    pub(crate) path_ids: BTreeMap<String, u32>,
 }
 
 impl RuleSet {
@@ -148,6 +150,7 @@ impl RuleSet {
             set.by_event_type.insert(event_type, list);
         }
         set.rules = rules;
+        set.path_ids = path_ids;
         set
     }
 
