@@ -385,9 +385,14 @@ enum Found<'a> {
     Null,
     Bool(bool),
     Num(Num),
-    Str(Cow<'a, str>),
+    /// With its lowercased form, made when a case-insensitive test first needs it.
+    Str(Cow<'a, str>, Fold),
     Object,
 }
+
+/// A string's lowercased form, made at most once per event however many tests read it:
+/// `None` inside when the string has no uppercase (it is its own folded form).
+pub(crate) type Fold = OnceCell<Option<Box<str>>>;
 
 impl Found<'_> {
     fn val(&self) -> Val<'_> {
@@ -395,8 +400,15 @@ impl Found<'_> {
             Found::Null => Val::Null,
             Found::Bool(b) => Val::Bool(*b),
             Found::Num(n) => Val::Num(*n),
-            Found::Str(s) => Val::Str(s),
+            Found::Str(s, _) => Val::Str(s),
             Found::Object => Val::Object,
+        }
+    }
+
+    fn fold(&self) -> Option<&Fold> {
+        match self {
+            Found::Str(_, fold) => Some(fold),
+            _ => None,
         }
     }
 }
@@ -444,7 +456,7 @@ impl<'a> EventView<'a> {
             raw_text: raw,
             ecs: Ecs::Typed(ecs),
             embedded: RefCell::default(),
-            memo: RefCell::default(),
+            memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
             book,
             named: RefCell::default(),
         }
@@ -455,8 +467,14 @@ impl<'a> EventView<'a> {
     ///
     /// A numbered path is resolved once per event; later visits replay what it found.
     pub(crate) fn visit(&self, path: &FieldPath, f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
+        self.visit_folding(path, &mut |v, _| f(v))
+    }
+
+    /// [`EventView::visit`], also handing over each string's [`Fold`] when the value is kept for
+    /// the event (numbered paths), so its lowercased form is made once for every test.
+    pub(crate) fn visit_folding(&self, path: &FieldPath, f: &mut dyn FnMut(Val<'_>, Option<&Fold>) -> bool) -> bool {
         let Some(id) = path.id.map(|id| id as usize) else {
-            return self.resolve(path, f);
+            return self.resolve(path, &mut |v| f(v, None));
         };
         let known = self.memo.borrow().get(id).cloned().flatten();
         let found = match known {
@@ -472,7 +490,7 @@ impl<'a> EventView<'a> {
             }
         };
         for v in found.iter() {
-            if f(v.val()) {
+            if f(v.val(), v.fold()) {
                 break;
             }
         }
@@ -518,8 +536,8 @@ impl<'a> EventView<'a> {
             Val::Str(s) => {
                 let start = (s.as_ptr() as usize).wrapping_sub(self.raw_text.as_ptr() as usize);
                 match self.raw_text.get(start..start.wrapping_add(s.len())) {
-                    Some(inner) if inner.as_ptr() == s.as_ptr() => Found::Str(Cow::Borrowed(inner)),
-                    _ => Found::Str(Cow::Owned(s.to_owned())),
+                    Some(inner) if inner.as_ptr() == s.as_ptr() => Found::Str(Cow::Borrowed(inner), Fold::new()),
+                    _ => Found::Str(Cow::Owned(s.to_owned()), Fold::new()),
                 }
             }
         }

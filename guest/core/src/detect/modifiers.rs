@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
 
-use super::field::{EventView, FieldPath, Val};
+use super::field::{EventView, FieldPath, Fold, Val};
 use super::yaml::{Kind, Node};
 
 /// Every modifier we know, for "did you mean".
@@ -617,11 +617,17 @@ struct Seen<'v> {
     val: Val<'v>,
     text: std::cell::OnceCell<Option<std::borrow::Cow<'v, str>>>,
     folded: std::cell::OnceCell<Option<String>>,
+    /// The event's own fold of this string, shared with the other tests of its path.
+    shared: Option<&'v Fold>,
 }
 
 impl<'v> Seen<'v> {
     fn new(val: Val<'v>) -> Seen<'v> {
-        Seen { val, text: std::cell::OnceCell::new(), folded: std::cell::OnceCell::new() }
+        Seen::sharing(val, None)
+    }
+
+    fn sharing(val: Val<'v>, shared: Option<&'v Fold>) -> Seen<'v> {
+        Seen { val, text: std::cell::OnceCell::new(), folded: std::cell::OnceCell::new(), shared }
     }
 
     fn text(&self) -> Option<&str> {
@@ -636,11 +642,21 @@ impl<'v> Seen<'v> {
     /// The text lowercased; borrowed when it has no uppercase (the common case: no copy).
     fn folded(&self) -> Option<&str> {
         let text = self.text()?;
-        if text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        if let (Some(shared), Val::Str(s)) = (self.shared, self.val) {
+            return Some(
+                shared.get_or_init(|| needs_fold(s).then(|| s.to_lowercase().into_boxed_str())).as_deref().unwrap_or(s),
+            );
+        }
+        if !needs_fold(text) {
             return Some(text);
         }
         self.folded.get_or_init(|| Some(text.to_lowercase())).as_deref()
     }
+}
+
+/// Whether lowercasing changes `text`.
+fn needs_fold(text: &str) -> bool {
+    !text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
 }
 
 impl Matcher {
@@ -693,9 +709,9 @@ impl FieldTest {
         let mut non_null = false;
         let result = if all && matchers.len() > 1 {
             let mut seen = vec![false; matchers.len()];
-            event.visit(&self.path, &mut |v| {
+            event.visit_folding(&self.path, &mut |v, fold| {
                 non_null |= !matches!(v, Val::Null);
-                let v = Seen::new(v);
+                let v = Seen::sharing(v, fold);
                 for (m, s) in matchers.iter().zip(seen.iter_mut()) {
                     *s = *s || m.matches(&v, &refs);
                 }
@@ -704,9 +720,9 @@ impl FieldTest {
             !matchers.is_empty() && seen.iter().all(|s| *s)
         } else {
             let mut hit = false;
-            event.visit(&self.path, &mut |v| {
+            event.visit_folding(&self.path, &mut |v, fold| {
                 non_null |= !matches!(v, Val::Null);
-                let v = Seen::new(v);
+                let v = Seen::sharing(v, fold);
                 hit = matchers.iter().any(|m| m.matches(&v, &refs));
                 hit
             });
