@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::alert::{self, Tally, Trigger};
 use super::field::{EventView, FieldPath, PathBook};
 use super::rule::Body;
-use super::ruleset::RuleSet;
+use super::ruleset::{Candidates, RuleSet};
 use super::stateful::{self, Fields, Fired, Hit};
 use crate::normalize::json::Members;
 use crate::{Alert, Normalized, StateError};
@@ -120,7 +120,7 @@ impl Detector {
         &mut self,
         env: Env<'_>,
         raw: Option<&str>,
-        candidates: &[usize],
+        candidates: &Candidates,
         event: &Normalized,
         document: &dyn Members,
         alerts: &mut Vec<Alert>,
@@ -130,7 +130,7 @@ impl Detector {
             && !candidates.is_empty()
         {
             let book = self.book.take().unwrap_or_else(|| RefCell::new(PathBook::new(env.rules.path_ids.clone())));
-            let view = EventView::with_document(raw, document, Some(&book));
+            let view = EventView::with_document(raw, document, Some(&book), Some(&candidates.trie));
             let matched: Vec<usize> = candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)).collect();
             if !matched.is_empty() && self.first_sight(event.uuid.as_deref()) {
                 let on_time = match (time, self.watermark_ms) {

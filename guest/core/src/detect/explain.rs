@@ -39,7 +39,7 @@ pub struct MatchedField {
 pub(crate) fn explain(rules: &RuleSet, raw: &str, document: &str) -> Vec<RuleMatch> {
     let view = EventView::new(raw, document);
     let mut out = Vec::new();
-    for &r in rules.candidates(None) {
+    for &r in rules.candidates(None).iter() {
         let rule = &rules.rules[r];
         let Body::Detection(detection) = &rule.body else {
             continue;

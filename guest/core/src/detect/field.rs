@@ -340,13 +340,126 @@ pub(crate) struct EventView<'a> {
     raw_text: &'a str,
     ecs: Ecs<'a>,
     embedded: Embedded,
-    /// What each numbered path resolved to, once per event (see [`FieldPath::id`]).
+    /// What the rule set's plain paths found in the raw event, gathered in one walk when the
+    /// view is made ([`PathTrie`]): the values, grouped by path number in walk order, and each
+    /// number's range in them.
+    gathered: Vec<Found<'a>>,
+    ranges: Vec<Gathered>,
+    /// What each other numbered path resolved to, once per event (see [`FieldPath::id`]).
     memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
     /// Paths given as text (the correlations' group-by and value fields), parsed and numbered
     /// across events, so they share `memo` with the rules' paths.
     book: Option<&'a RefCell<PathBook>>,
     /// Without a book: what each path given as text resolved to, once per event.
     named: RefCell<Vec<(String, Rc<[Found<'a>]>)>>,
+}
+
+/// The rule set's numbered paths without `[key=value]` selections, as a tree of lowercased keys,
+/// so that one walk over an event resolves all of them (instead of one walk per path).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathTrie {
+    root: TrieNode,
+    /// Path number → whether this tree holds it.
+    holds: Vec<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    /// The paths that end here.
+    ends: Vec<u32>,
+    /// Lowercased key, whether it is ASCII, and the node below it.
+    children: Vec<(String, bool, TrieNode)>,
+}
+
+impl PathTrie {
+    /// Adds a numbered path; one with a selection is left to be resolved on its own.
+    pub(crate) fn add(&mut self, path: &FieldPath) {
+        let Some(id) = path.id else { return };
+        if path.segments.iter().any(|s| s.select.is_some()) || self.holds(id) {
+            return;
+        }
+        let mut node = &mut self.root;
+        for segment in &path.segments {
+            let at = match node.children.iter().position(|(k, _, _)| *k == segment.key) {
+                Some(at) => at,
+                None => {
+                    node.children.push((segment.key.clone(), segment.ascii, TrieNode::default()));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[at].2;
+        }
+        node.ends.push(id);
+        let id = id as usize;
+        if self.holds.len() <= id {
+            self.holds.resize(id + 1, false);
+        }
+        self.holds[id] = true;
+    }
+
+    fn holds(&self, id: u32) -> bool {
+        self.holds.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+/// Where a path's gathered values are: `start..start + len` of [`EventView::gathered`];
+/// `held` when the walk resolved it (otherwise it is resolved on its own).
+#[derive(Debug, Clone, Copy, Default)]
+struct Gathered {
+    start: u32,
+    len: u32,
+    held: bool,
+}
+
+/// Walks `tree` once below `node`, collecting `(path number, value)` in walk order: the order a
+/// walk of each path alone would give (arrays are transparent; a string where paths go on is
+/// read as a map when it holds one, as [`Walker`] does).
+fn gather<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut Vec<(u32, Found<'a>)>) {
+    if let Tree::Arr(items) = tree {
+        for item in items {
+            gather(item, node, embedded, out);
+        }
+        return;
+    }
+    for &id in &node.ends {
+        let found = match tree {
+            Tree::Null => Found::Null,
+            Tree::Bool(b) => Found::Bool(*b),
+            Tree::Num(n) => Found::Num(*n),
+            Tree::Str(s) => Found::Str(s.clone(), Fold::new()),
+            Tree::Arr(_) | Tree::Obj(_) => Found::Object,
+        };
+        out.push((id, found));
+    }
+    if !node.children.is_empty() {
+        gather_below(tree, node, embedded, out);
+    }
+}
+
+/// The paths going on below `node` from `tree`.
+fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut Vec<(u32, Found<'a>)>) {
+    match tree {
+        Tree::Obj(entries) => {
+            for (key, value) in entries {
+                for (lower, ascii, child) in &node.children {
+                    if key_eq_known(key, lower, *ascii) {
+                        gather(value, child, embedded, out);
+                    }
+                }
+            }
+        }
+        Tree::Arr(items) => {
+            for item in items {
+                gather_below(item, node, embedded, out);
+            }
+        }
+        Tree::Str(text) => {
+            if let Some(parsed) = embedded_map(embedded, text) {
+                gather_below(&parsed, node, embedded, out);
+            }
+        }
+        Tree::Null | Tree::Bool(_) | Tree::Num(_) => {}
+    }
 }
 
 /// Paths the engine reads by their text (correlation group-by and value fields, geo and session
@@ -438,6 +551,8 @@ impl<'a> EventView<'a> {
             raw_text: "",
             ecs: Ecs::Text(ecs, OnceCell::new()),
             embedded: RefCell::default(),
+            gathered: Vec::new(),
+            ranges: Vec::new(),
             memo: RefCell::default(),
             book: None,
             named: RefCell::default(),
@@ -446,16 +561,39 @@ impl<'a> EventView<'a> {
 
     /// `raw` is the LogEvent's JSON text, `ecs` the typed document the normalizer built from it;
     /// `book` numbers the paths read by their text (it must start with the rule set's numbers).
+    /// With `trie`, its paths are all resolved in one walk now.
     pub(crate) fn with_document(
         raw: &'a str,
         ecs: &'a dyn Members,
         book: Option<&'a RefCell<PathBook>>,
+        trie: Option<&PathTrie>,
     ) -> EventView<'a> {
+        let tree: Tree<'a> = serde_json::from_str(raw).unwrap_or(Tree::Null);
+        let embedded = Embedded::default();
+        let (mut gathered, mut ranges) = (Vec::new(), Vec::new());
+        if let Some(trie) = trie {
+            let mut found = Vec::new();
+            gather(&tree, &trie.root, &embedded, &mut found);
+            // Stable: each path keeps its walk order.
+            found.sort_by_key(|(id, _)| *id);
+            ranges = trie.holds.iter().map(|&held| Gathered { held, ..Gathered::default() }).collect();
+            gathered.reserve(found.len());
+            for (i, (id, value)) in found.into_iter().enumerate() {
+                let range = &mut ranges[id as usize];
+                if range.len == 0 {
+                    range.start = u32::try_from(i).unwrap_or(u32::MAX);
+                }
+                range.len += 1;
+                gathered.push(value);
+            }
+        }
         EventView {
-            raw: serde_json::from_str(raw).unwrap_or(Tree::Null),
+            raw: tree,
             raw_text: raw,
             ecs: Ecs::Typed(ecs),
-            embedded: RefCell::default(),
+            embedded,
+            gathered,
+            ranges,
             memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
             book,
             named: RefCell::default(),
@@ -476,6 +614,15 @@ impl<'a> EventView<'a> {
         let Some(id) = path.id.map(|id| id as usize) else {
             return self.resolve(path, &mut |v| f(v, None));
         };
+        if let Some(range) = self.ranges.get(id).filter(|r| r.held && (r.len > 0 || !path.in_ecs)) {
+            let start = range.start as usize;
+            for v in &self.gathered[start..start + range.len as usize] {
+                if f(v.val(), v.fold()) {
+                    break;
+                }
+            }
+            return range.len > 0;
+        }
         let known = self.memo.borrow().get(id).cloned().flatten();
         let found = match known {
             Some(found) => found,
@@ -749,20 +896,24 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// A string that holds a map, parsed once per event.
     fn embedded_map(&self, text: &str) -> Option<Rc<Tree<'static>>> {
-        let trimmed = text.trim();
-        if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
-            return None;
-        }
-        let key = (text.as_ptr() as usize, text.len());
-        if let Some((_, _, parsed)) = self.embedded.borrow().iter().find(|(p, l, _)| (*p, *l) == key) {
-            return parsed.clone();
-        }
-        let parsed = parse_embedded(trimmed).map(Rc::new);
-        self.embedded.borrow_mut().push((key.0, key.1, parsed.clone()));
-        parsed
+        embedded_map(self.embedded, text)
     }
+}
+
+/// A string that holds a map, parsed once per event (`cache` is keyed by the string's address).
+fn embedded_map(cache: &Embedded, text: &str) -> Option<Rc<Tree<'static>>> {
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+        return None;
+    }
+    let key = (text.as_ptr() as usize, text.len());
+    if let Some((_, _, parsed)) = cache.borrow().iter().find(|(p, l, _)| (*p, *l) == key) {
+        return parsed.clone();
+    }
+    let parsed = parse_embedded(trimmed).map(Rc::new);
+    cache.borrow_mut().push((key.0, key.1, parsed.clone()));
+    parsed
 }
 
 /// A number as [`Tree`] reads it from JSON text.
@@ -827,7 +978,7 @@ mod tests {
         assert_eq!(book.borrow_mut().get("target.alternateId").and_then(|p| p.id), Some(1));
         assert!(book.borrow_mut().get("a[b").is_none(), "not a path");
         let ecs = serde_json::Map::new();
-        let with = EventView::with_document(EVENT, &ecs, Some(&book));
+        let with = EventView::with_document(EVENT, &ecs, Some(&book), None);
         let without = EventView::new(EVENT, "{}");
         for path in ["actor.alternateId", "ACTOR.ALTERNATEID", "target[type=User].alternateId", "a[b", "nope"] {
             assert_eq!(with.texts_of(path), without.texts_of(path), "{path}");
@@ -871,6 +1022,82 @@ mod tests {
         }
     }
 
+    /// Resolving many paths in one walk ([`PathTrie`]) finds exactly what a walk per path finds,
+    /// in the same order: every path (objects included) of every raw case event, the same events
+    /// with lowercased top-level keys, an event with case variants, duplicates, arrays and
+    /// embedded maps, the pack's paths, upper-cased paths and paths through strings.
+    #[test]
+    fn one_walk_resolves_like_a_walk_per_path() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/normalize");
+        let mut events: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        events.sort();
+        let lowered: Vec<String> = events
+            .iter()
+            .filter_map(|text| match serde_json::from_str::<Value>(text).ok()? {
+                Value::Object(map) => {
+                    Some(Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()).to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        events.extend(lowered);
+        events.push(EVENT.to_owned());
+        events.push(
+            r#"{"actor":{"id":"a"},"ACTOR":{"id":"b","Id":"c"},"target":[[{"id":1}],{"id":null},{"ID":[true,{"x":2}]}],
+               "debugContext":{"debugData":{"behaviors":"{New IP=NEGATIVE}","x":"{\"New IP\":[\"j\"]}"}},
+               "client":"{zone=z}","outcome":[]}"#
+                .to_owned(),
+        );
+        let mut texts: Vec<String> = crate::detect::ruleset::tests::pack_paths();
+        for event in &events {
+            all_paths(&serde_json::from_str(event).unwrap(), "", &mut texts);
+        }
+        texts.extend(texts.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>());
+        texts.extend(
+            [
+                "debugContext.debugData.behaviors.New IP",
+                "debugContext.debugData.x.New IP",
+                "client.zone",
+                "client.zone.x",
+            ]
+            .map(String::from),
+        );
+        texts.sort();
+        texts.dedup();
+        let mut trie = PathTrie::default();
+        let mut paths = Vec::new();
+        for (id, text) in texts.iter().enumerate() {
+            let Ok(mut path) = FieldPath::parse(text) else { continue };
+            path.id = Some(u32::try_from(id).unwrap());
+            trie.add(&path);
+            paths.push(path);
+        }
+        let ecs = serde_json::Map::new();
+        let mut checked = 0;
+        for event in &events {
+            let one_walk = EventView::with_document(event, &ecs, None, Some(&trie));
+            let per_path = EventView::new(event, "{}");
+            for path in &paths {
+                let values = |view: &EventView<'_>| {
+                    let mut out = Vec::new();
+                    let reached = view.visit(path, &mut |v| {
+                        out.push(format!("{v:?}"));
+                        false
+                    });
+                    (reached, out)
+                };
+                assert_eq!(values(&one_walk), values(&per_path), "{} in {event}", path.text);
+                checked += 1;
+            }
+        }
+        assert!(checked > 40_000, "{checked} paths checked");
+    }
+
     /// Reading the typed document in place finds exactly what parsing its text finds, for every
     /// path of every golden document (and the same paths upper-cased, selections, and paths
     /// through debugData's embedded maps).
@@ -909,7 +1136,7 @@ mod tests {
                     ]
                     .map(String::from),
                 );
-                let typed = EventView::with_document("{}", doc, None);
+                let typed = EventView::with_document("{}", doc, None, None);
                 let text = EventView::new("{}", &n.document);
                 for path in &paths {
                     let p = FieldPath::parse(path).unwrap();

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
+use super::field::{FieldPath, PathTrie};
 use super::parse::parse_source;
 use super::rule::{Body, Rule};
 use super::stateful::Spec;
@@ -33,15 +34,30 @@ pub(crate) struct RuleSet {
     /// rule index → its spec, for correlations.
     pub(crate) rule_spec: Vec<Option<usize>>,
     /// Detection rules by required eventType (lowercased), merged with `always`, sorted.
-    by_event_type: HashMap<String, Vec<usize>, Fixed>,
+    by_event_type: HashMap<String, Candidates, Fixed>,
     /// Detection rules with no eventType requirement.
-    always: Vec<usize>,
+    always: Candidates,
     /// Every detection rule.
-    detections: Vec<usize>,
+    detections: Candidates,
     /// `|expand` placeholders the config does not set.
     pub(crate) unset_placeholders: Vec<String>,
     /// [`super::field::FieldPath::key`] → the number the rules' paths got.
     pub(crate) path_ids: BTreeMap<String, u32>,
+}
+
+/// The detection rules an event may match (indexes, in load order), and the paths they and their
+/// filters read, resolved together in one walk over the event.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    pub(crate) rules: Vec<usize>,
+    pub(crate) trie: PathTrie,
+}
+
+impl std::ops::Deref for Candidates {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.rules
+    }
 }
 
 impl RuleSet {
@@ -78,11 +94,14 @@ impl RuleSet {
         let n = rules.len();
         // Equal field paths share a number, so an event resolves each once for all rules.
         let mut path_ids: BTreeMap<String, u32> = BTreeMap::new();
-        for rule in &mut rules {
+        // Rule index → the numbered paths its detection or filter reads.
+        let mut rule_paths: Vec<Vec<FieldPath>> = vec![Vec::new(); n];
+        for (index, rule) in rules.iter_mut().enumerate() {
             if let Body::Detection(detection) | Body::Filter(detection) = &mut rule.body {
                 for path in detection.paths_mut() {
                     let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
                     path.id = Some(*path_ids.entry(path.key()).or_insert(next));
+                    rule_paths[index].push(path.clone());
                 }
             }
         }
@@ -132,7 +151,7 @@ impl RuleSet {
             let Body::Detection(detection) = &rule.body else {
                 continue;
             };
-            set.detections.push(index);
+            set.detections.rules.push(index);
             let required = detection.condition.required(&|i| detection.searches[i].required_event_types());
             match required {
                 Some(types) if !types.is_empty() => {
@@ -140,23 +159,40 @@ impl RuleSet {
                         keyed.entry(t).or_default().push(index);
                     }
                 }
-                _ => set.always.push(index),
+                _ => set.always.rules.push(index),
             }
         }
         for (event_type, mut list) in keyed {
-            list.extend(&set.always);
+            list.extend(&set.always.rules);
             list.sort_unstable();
             list.dedup();
-            set.by_event_type.insert(event_type, list);
+            set.by_event_type.insert(event_type, Candidates { rules: list, trie: PathTrie::default() });
         }
         set.rules = rules;
         set.path_ids = path_ids;
+        // Each candidate list's paths: its rules' and their filters'.
+        let trie_of = |list: &[usize]| {
+            let mut trie = PathTrie::default();
+            for &r in list {
+                for f in std::iter::once(r).chain(set.filters[r].iter().copied()) {
+                    for path in &rule_paths[f] {
+                        trie.add(path);
+                    }
+                }
+            }
+            trie
+        };
+        for candidates in set.by_event_type.values_mut() {
+            candidates.trie = trie_of(&candidates.rules);
+        }
+        set.always.trie = trie_of(&set.always.rules);
+        set.detections.trie = trie_of(&set.detections.rules);
         set
     }
 
     /// The detection rules (indexes, in load order) that could match an event of this type;
     /// every detection rule when the type is not known.
-    pub(crate) fn candidates(&self, event_type: Option<&str>) -> &[usize] {
+    pub(crate) fn candidates(&self, event_type: Option<&str>) -> &Candidates {
         let Some(t) = event_type else {
             return &self.detections;
         };
@@ -165,7 +201,7 @@ impl RuleSet {
         } else {
             self.by_event_type.get(t)
         };
-        found.map_or(&self.always, Vec::as_slice)
+        found.unwrap_or(&self.always)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -324,7 +360,7 @@ fn find_cycle(node: usize, edges: &[Vec<usize>], state: &mut [u8]) -> Option<usi
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn src(name: &str, text: &str) -> RuleSource {
@@ -337,10 +373,10 @@ mod tests {
     #[test]
     fn index_by_event_type() {
         let set = RuleSet::compile(&[src("a.yml", A), src("b.yml", B)], &[], true).unwrap();
-        assert_eq!(set.candidates(Some("user.session.start")), [0, 1]);
-        assert_eq!(set.candidates(Some("USER.SESSION.START")), [0, 1]);
-        assert_eq!(set.candidates(Some("other")), [1]);
-        assert_eq!(set.candidates(None), [0, 1]);
+        assert_eq!(set.candidates(Some("user.session.start")).rules, [0, 1]);
+        assert_eq!(set.candidates(Some("USER.SESSION.START")).rules, [0, 1]);
+        assert_eq!(set.candidates(Some("other")).rules, [1]);
+        assert_eq!(set.candidates(None).rules, [0, 1]);
     }
 
     #[test]
@@ -355,5 +391,18 @@ mod tests {
         assert_eq!(errs[0].message, "'f' refers to 'rule_aa', which is not a loaded rule; did you mean 'rule_a'?");
         // Linting one file does not check references.
         assert!(RuleSet::compile(&[src("f.yml", filter)], &[], false).is_ok());
+    }
+
+    /// The text of every path the built-in pack's detections and filters test.
+    pub(crate) fn pack_paths() -> Vec<String> {
+        let mut set = RuleSet::compile(&crate::detect::builtin::sources(), &[], true).unwrap();
+        let mut out = Vec::new();
+        for rule in &mut set.rules {
+            if let Body::Detection(detection) | Body::Filter(detection) = &mut rule.body {
+                out.extend(detection.paths_mut().into_iter().map(|p| p.text.clone()));
+            }
+        }
+        assert!(out.len() > 100, "the pack tests many paths");
+        out
     }
 }
