@@ -160,17 +160,40 @@ fn last_entity(dir: &Path, user: &str) -> Value {
 }
 
 /// Every entity document in the sink files.
-fn entities_written(dir: &Path) -> Vec<Value> {
+/// An hour of everyday activity by the log generator of the same org (its actors are directory
+/// users), in the simulator's log.
+fn log_directory_users_activity(sim: &SimHandle) -> Vec<Value> {
+    let mut generator = Generator::new(7, DOMAIN);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let logged = generator.background(now - 3_600_000, now - 60_000, 300);
+    sim.push(&logged, Duration::ZERO);
+    logged
+}
+
+/// `poll --once` with the directory on; every logged event is written exactly once.
+async fn poll_all_once(dir: &Path, sim: &SimHandle, logged: &[Value]) {
+    let results = poll_once(write_config(dir, sim, "")).await;
+    assert!(results[0].1.is_ok(), "{:?}", results[0].1);
+    assert_events_once(dir, logged);
+}
+
+/// Every document in the file sink: entity documents (`event.kind: asset`) when `entities`,
+/// otherwise the events.
+fn written(dir: &Path, entities: bool) -> Vec<Value> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
         out.extend(
             text.lines()
                 .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
-                .filter(|d| d["event"]["kind"] == "asset"),
+                .filter(|d| (d["event"]["kind"] == "asset") == entities),
         );
     }
     out
+}
+
+fn entities_written(dir: &Path) -> Vec<Value> {
+    written(dir, true)
 }
 
 /// Every event in `expected` is in the sink files exactly once (entity documents aside).
@@ -329,43 +352,31 @@ async fn full_then_incremental_syncs_leave_the_store_equal_to_the_directory() {
 async fn polled_events_are_enriched_from_the_synced_directory() {
     let sim = start_sim(SimConfig::default(), 60, Duration::ZERO).await;
     let dir = test_dir("sync-enrich");
-    // The log generator of the same org: its actors are directory users.
-    let mut generator = Generator::new(7, DOMAIN);
-    let now = jiff::Timestamp::now().as_millisecond();
-    let logged = generator.background(now - 3_600_000, now - 60_000, 300);
-    sim.push(&logged, Duration::ZERO);
+    let logged = log_directory_users_activity(&sim);
     let report = sync_once(&dir, &sim, Mode::Full).await;
     assert!(report.users > 0);
-    let results = poll_once(write_config(&dir, &sim, "")).await;
-    assert!(results[0].1.is_ok(), "{:?}", results[0].1);
-    assert_events_once(&dir, &logged);
+    poll_all_once(&dir, &sim, &logged).await;
     let directory = sim.directory_snapshot();
     let (mut enriched, mut by_admins) = (0, 0);
-    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
-        for doc in text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")) {
-            if doc["event"]["kind"] == "asset" {
-                continue;
+    for doc in written(&dir, false) {
+        let actor = &doc["okta"]["enrichment"]["actor"];
+        if actor["known"] != true {
+            continue;
+        }
+        let id = actor["id"].as_str().expect("a known actor has an id");
+        let user = &directory.users[id];
+        assert_eq!(actor["department"], user["profile"]["department"], "{doc}");
+        assert_eq!(doc["user"]["email"], user["profile"]["email"], "{doc}");
+        enriched += 1;
+        // The actor's admin roles, from the directory.
+        match directory.roles.get(id) {
+            Some(list) => {
+                let names = json!(role_names(list));
+                assert_eq!(doc["user"]["roles"], names, "{doc}");
+                assert_eq!(actor["roles"], names, "{doc}");
+                by_admins += 1;
             }
-            let actor = &doc["okta"]["enrichment"]["actor"];
-            if actor["known"] != true {
-                continue;
-            }
-            let id = actor["id"].as_str().expect("a known actor has an id");
-            let user = &directory.users[id];
-            assert_eq!(actor["department"], user["profile"]["department"], "{doc}");
-            assert_eq!(doc["user"]["email"], user["profile"]["email"], "{doc}");
-            enriched += 1;
-            // The actor's admin roles, from the directory.
-            match directory.roles.get(id) {
-                Some(list) => {
-                    let names = json!(role_names(list));
-                    assert_eq!(doc["user"]["roles"], names, "{doc}");
-                    assert_eq!(actor["roles"], names, "{doc}");
-                    by_admins += 1;
-                }
-                None => assert!(doc["user"].get("roles").is_none() && actor.get("roles").is_none(), "{doc}"),
-            }
+            None => assert!(doc["user"].get("roles").is_none() && actor.get("roles").is_none(), "{doc}"),
         }
     }
     assert!(enriched > 100, "most events have a known actor: {enriched} of {}", logged.len());
@@ -380,26 +391,18 @@ async fn a_first_poll_waits_for_the_first_sync_so_its_events_are_enriched() {
         SimConfig { chaos: Chaos { latency: Duration::from_millis(5), ..Chaos::default() }, ..SimConfig::default() };
     let sim = start_sim(config, 300, Duration::ZERO).await;
     let dir = test_dir("sync-first-start");
-    let mut generator = Generator::new(7, DOMAIN);
-    let now = jiff::Timestamp::now().as_millisecond();
-    let logged = generator.background(now - 3_600_000, now - 60_000, 300);
-    sim.push(&logged, Duration::ZERO);
-    let results = poll_once(write_config(&dir, &sim, "")).await;
-    assert!(results[0].1.is_ok(), "{:?}", results[0].1);
-    assert_events_once(&dir, &logged);
+    let logged = log_directory_users_activity(&sim);
+    poll_all_once(&dir, &sim, &logged).await;
     let directory = sim.directory_snapshot();
     let (mut by_users, mut enriched) = (0, 0);
-    for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
-        for doc in text.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")) {
-            let Some(actor_id) = doc["okta"]["actor"]["id"].as_str() else { continue };
-            if doc["event"]["kind"] == "asset" || !directory.users.contains_key(actor_id) {
-                continue;
-            }
-            by_users += 1;
-            if doc["okta"]["enrichment"]["actor"]["known"] == true {
-                enriched += 1;
-            }
+    for doc in written(&dir, false) {
+        let Some(actor_id) = doc["okta"]["actor"]["id"].as_str() else { continue };
+        if !directory.users.contains_key(actor_id) {
+            continue;
+        }
+        by_users += 1;
+        if doc["okta"]["enrichment"]["actor"]["known"] == true {
+            enriched += 1;
         }
     }
     assert!(by_users > 100, "most events are by directory users: {by_users} of {}", logged.len());
