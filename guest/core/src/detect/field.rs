@@ -348,10 +348,9 @@ pub(crate) struct EventView<'a> {
     /// What each other numbered path resolved to, once per event (see [`FieldPath::id`]).
     memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
     /// Paths given as text (the correlations' group-by and value fields), parsed and numbered
-    /// across events, so they share `memo` with the rules' paths.
+    /// across events, so they share `memo` with the rules' paths. Without one (explanations,
+    /// restored snapshots) such a path is parsed and resolved on every read.
     book: Option<&'a RefCell<PathBook>>,
-    /// Without a book: what each path given as text resolved to, once per event.
-    named: RefCell<Vec<(String, Rc<[Found<'a>]>)>>,
 }
 
 /// The rule set's numbered paths without `[key=value]` selections, as a tree of lowercased keys,
@@ -555,7 +554,6 @@ impl<'a> EventView<'a> {
             ranges: Vec::new(),
             memo: RefCell::default(),
             book: None,
-            named: RefCell::default(),
         }
     }
 
@@ -596,7 +594,6 @@ impl<'a> EventView<'a> {
             ranges,
             memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
             book,
-            named: RefCell::default(),
         }
     }
 
@@ -645,22 +642,15 @@ impl<'a> EventView<'a> {
     }
 
     /// Every scalar value of the path written as `path`, as text; empty when absent or when the
-    /// path is not valid. Resolved once per event for each distinct text.
+    /// path is not valid. With a book, resolved once per event for each distinct path.
     pub(crate) fn texts_of(&self, path: &str) -> Vec<String> {
-        if let Some(book) = self.book {
-            let numbered = book.borrow_mut().get(path);
-            return numbered.map(|p| self.texts(&p)).unwrap_or_default();
-        }
-        let known = self.named.borrow().iter().find(|(p, _)| p == path).map(|(_, found)| Rc::clone(found));
-        let found = match known {
-            Some(found) => found,
-            None => {
-                let found = FieldPath::parse(path).map_or_else(|_| Rc::from([]), |parsed| self.resolve_all(&parsed));
-                self.named.borrow_mut().push((path.to_owned(), Rc::clone(&found)));
-                found
+        match self.book {
+            Some(book) => {
+                let numbered = book.borrow_mut().get(path);
+                numbered.map(|p| self.texts(&p)).unwrap_or_default()
             }
-        };
-        found.iter().filter_map(|v| v.val().text().map(Cow::into_owned)).collect()
+            None => FieldPath::parse(path).map(|p| self.texts(&p)).unwrap_or_default(),
+        }
     }
 
     /// Everything `path` reaches, kept to be replayed to the other tests of the same path.
