@@ -67,7 +67,7 @@ pub async fn poll(
         let stats = pipeline.stats_handle();
         let pipeline = Arc::new(tokio::sync::Mutex::new(pipeline));
         let gate = OrgGate::new(1);
-        let mut poller = OrgPoller::new(org, pipeline.clone(), store.clone(), stats.clone(), metrics.clone())?
+        let poller = OrgPoller::new(org, pipeline.clone(), store.clone(), stats.clone(), metrics.clone())?
             .with_gate(gate.clone());
         let mut first_sync = None;
         if poller.org().directory.enabled {
@@ -76,19 +76,9 @@ pub async fn poll(
             first_sync = FirstSync::for_org(org, &store, settled)?;
             directory_tasks.push((name.clone(), task));
         }
-        let mut stop = stop.clone();
         all_stats.push((name.clone(), stats.clone()));
-        let org_name = name.clone();
-        tasks.push((
-            name,
-            stats,
-            tokio::spawn(async move {
-                if let Some(first_sync) = first_sync {
-                    first_sync.wait(&org_name, &mut stop).await;
-                }
-                poller.run(stop, once).await
-            }),
-        ));
+        let task = tokio::spawn(FirstSync::then_poll(first_sync, poller, stop.clone(), once));
+        tasks.push((name, stats, task));
     }
 
     let status = tokio::spawn(status_lines(all_stats, status_every, stop.clone()));
@@ -114,22 +104,36 @@ pub(crate) struct FirstSync {
 }
 
 impl FirstSync {
-    /// `Some` when `org` syncs its directory, has never finished a full sync, and waits for one.
+    /// For an org whose directory sync was just started (`settled` is its signal): `Some` when the
+    /// org has never finished a full sync and waits for one.
     pub(crate) fn for_org(
         org: &OrgConfig,
         store: &Mutex<Store>,
         settled: watch::Receiver<bool>,
     ) -> Result<Option<FirstSync>> {
         let limit = org.directory.first_sync_wait_secs;
-        if !org.directory.enabled || limit == 0 {
+        if limit == 0 {
             return Ok(None);
         }
         let marks = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).directory_marks(&org.name)?;
         Ok(marks.last_full_ms.is_none().then(|| FirstSync { settled, limit: Duration::from_secs(limit) }))
     }
 
+    /// Runs `poller` until `stop`, after `first_sync` (when there is one) has settled.
+    pub(crate) async fn then_poll(
+        first_sync: Option<FirstSync>,
+        mut poller: OrgPoller,
+        mut stop: watch::Receiver<bool>,
+        once: bool,
+    ) -> Result<()> {
+        if let Some(first_sync) = first_sync {
+            first_sync.wait(&poller.org().name, &mut stop).await;
+        }
+        poller.run(stop, once).await
+    }
+
     /// Returns once the first sync has finished or failed, after the limit, or on stop.
-    pub(crate) async fn wait(mut self, org: &str, stop: &mut watch::Receiver<bool>) {
+    async fn wait(mut self, org: &str, stop: &mut watch::Receiver<bool>) {
         tracing::info!(org = %org, limit_secs = self.limit.as_secs(), "First start: polling begins once the first directory sync has finished, so the first events are enriched.");
         tokio::select! {
             _ = self.settled.wait_for(|settled| *settled) => {}

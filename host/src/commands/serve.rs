@@ -120,7 +120,7 @@ pub async fn serve(
         }
         if org.auth.is_some() {
             let gate = OrgGate::new(1);
-            let mut poller =
+            let poller =
                 OrgPoller::new(org, pipeline.clone(), store.clone(), stats, metrics.clone())?.with_gate(gate.clone());
             let mut first_sync = None;
             if poller.org().directory.enabled {
@@ -130,18 +130,7 @@ pub async fn serve(
                 first_sync = FirstSync::for_org(org, &store, settled)?;
                 tasks.push((name.clone(), "directory", task));
             }
-            let mut stop = stop.clone();
-            let org_name = name.clone();
-            tasks.push((
-                name,
-                "poll",
-                tokio::spawn(async move {
-                    if let Some(first_sync) = first_sync {
-                        first_sync.wait(&org_name, &mut stop).await;
-                    }
-                    poller.run(stop, false).await
-                }),
-            ));
+            tasks.push((name, "poll", tokio::spawn(FirstSync::then_poll(first_sync, poller, stop.clone(), false))));
         } else {
             tracing::warn!(org = %name, "No [org.auth]: this org only receives pushes, and nothing backfills what they miss (event types hooks do not carry, paused hooks, a deactivated stream).");
         }
