@@ -160,6 +160,51 @@ proptest! {
     }
 }
 
+thread_local! {
+    /// An engine with the built-in rules and one without, kept across cases (building the pack
+    /// per case would be most of the test's time; detection state does not touch outcomes).
+    static ENGINES: std::cell::RefCell<(Engine, Engine)> = std::cell::RefCell::new({
+        let mut plain = config();
+        plain.detection.builtin_rules = false;
+        (Engine::new(config()).unwrap(), Engine::new(plain).unwrap())
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// With rules, each event's text is read once into the tree detection walks, and the typed
+    /// event is read from that tree; without, from the text. Outcomes must not depend on which:
+    /// for single events, NDJSON (the general path) and one-line API pages (the compact path),
+    /// random objects and mutated fixtures alike.
+    #[test]
+    fn outcomes_are_the_same_with_and_without_rules(
+        objects in prop::collection::vec(event_object(), 1..4),
+        which in any::<prop::sample::Index>(),
+        path in prop::collection::vec(key(), 1..4),
+        value in json(),
+    ) {
+        let inputs = golden_inputs();
+        let mut fixture: Value = serde_json::from_slice(&inputs[which.index(inputs.len())].1).unwrap();
+        set_path(&mut fixture, &path, value);
+        let mut events: Vec<String> = objects.into_iter().map(|o| Value::Object(o).to_string()).collect();
+        if fixture.get("data").is_none() && fixture.get("detail").is_none() {
+            events.push(fixture.to_string());
+        }
+        let mut texts: Vec<(String, InputFormat)> = events.iter().map(|e| (e.clone(), InputFormat::LogEvent)).collect();
+        texts.push((format!("[{}]", events.join(",")), InputFormat::Auto));
+        texts.push((events.join("\n"), InputFormat::Ndjson));
+        ENGINES.with_borrow_mut(|(with_rules, plain)| {
+            for (text, format) in &texts {
+                let a = with_rules.normalize(text.as_bytes(), &batch(*format)).unwrap();
+                let b = plain.normalize(text.as_bytes(), &batch(*format)).unwrap();
+                prop_assert_eq!(&a.outcomes, &b.outcomes, "{}", text);
+            }
+            Ok(())
+        })?;
+    }
+}
+
 proptest! {
     // Through wasmtime each case costs more, so fewer of them.
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]

@@ -36,9 +36,13 @@ use std::sync::Arc;
 
 use decode::event::LogEvent;
 use decode::lenient::Field;
+use decode::tree::{Tree, TreeDeserializer};
+use detect::RawEvent;
 use detect::detector::{Detector, Env};
 use detect::ruleset::RuleSet;
+use normalize::json::Members;
 use normalize::{Context, event_type::Table, user_agent};
+use serde::Deserialize;
 
 /// What the input bytes are. Mirrors the WIT `input-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -210,6 +214,17 @@ impl Detection {
 }
 
 /// The event type the typed decode found, for the rule index.
+/// One event's text read into a tree, and the typed event read from that tree; `None` when the
+/// text is not a JSON object, or the typed read refuses the tree (a repeated key).
+fn read_event(raw: &str) -> Option<(LogEvent<'_>, Tree<'_>)> {
+    let tree: Tree<'_> = serde_json::from_str(raw).ok()?;
+    if !matches!(tree, Tree::Obj(_)) {
+        return None;
+    }
+    let event = LogEvent::deserialize(TreeDeserializer(&tree)).ok()?;
+    Some((event, tree))
+}
+
 fn event_type<'e>(event: &'e LogEvent<'_>) -> Option<&'e str> {
     event.event_type.value().map(AsRef::as_ref)
 }
@@ -309,13 +324,28 @@ impl Engine {
                 decode::RawBody::Event(raw) => match &mut self.detection {
                     None => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
                     Some(Detection { rules, detector }) => {
-                        normalize::normalize_event_then(raw, &ctx, &mut self.user_agents, |event, outcome, doc| {
-                            if let Outcome::Normalized(n) = outcome {
-                                let candidates = rules.candidates(event_type(event));
-                                let env = Detection::env(rules, &self.config);
-                                detector.on_event(env, Some(raw), candidates, n, doc, &mut alerts);
+                        let env = Detection::env(rules, &self.config);
+                        let mut detect =
+                            |event: &LogEvent<'_>, tree: Option<Tree<'_>>, outcome: &Outcome, doc: &dyn Members| {
+                                if let Outcome::Normalized(n) = outcome {
+                                    let candidates = rules.candidates(event_type(event));
+                                    let raw = RawEvent { text: raw, tree };
+                                    detector.on_event(env, Some(raw), candidates, n, doc, &mut alerts);
+                                }
+                            };
+                        // The text is read once, into the tree detection walks; the typed event is
+                        // read from that tree. Anything the tree cannot give alike (a repeated key)
+                        // takes the text path, which says so in a diagnostic.
+                        match read_event(raw) {
+                            Some((event, tree)) => {
+                                normalize::normalize_read_then(&event, raw, &ctx, &mut self.user_agents, |o, d| {
+                                    detect(&event, Some(tree), o, d);
+                                })
                             }
-                        })
+                            None => normalize::normalize_event_then(raw, &ctx, &mut self.user_agents, |e, o, d| {
+                                detect(e, None, o, d);
+                            }),
+                        }
                     }
                 },
                 decode::RawBody::Broken { code, message, raw } => normalize::failed(code, message.clone(), raw, &ctx),
@@ -338,7 +368,16 @@ impl Engine {
         if !body.starts_with('[') || body.contains('\n') || decode::may_hold_envelopes(body) {
             return None;
         }
-        let events: Vec<Field<LogEvent<'_>>> = serde_json::from_str(body).ok()?;
+        // With rules, the page is read once, into a tree: the typed events are read from it, and
+        // detection walks each event's part of it. Without, the typed read is the only one.
+        let (events, mut trees): (Vec<Field<LogEvent<'_>>>, Vec<Tree<'_>>) = if self.detection.is_some() {
+            let Tree::Arr(trees) = serde_json::from_str::<Tree<'_>>(body).ok()? else { return None };
+            let events =
+                trees.iter().map(|t| Field::deserialize(TreeDeserializer(t))).collect::<Result<_, _>>().ok()?;
+            (events, trees)
+        } else {
+            (serde_json::from_str(body).ok()?, Vec::new())
+        };
         let events: Vec<&LogEvent<'_>> = events.iter().map(Field::value).collect::<Option<_>>()?;
         let line = 1 + u32::try_from(text[..text.len() - text.trim_start().len()].matches('\n').count()).ok()?;
         let size = body.len() / events.len().max(1);
@@ -349,8 +388,6 @@ impl Engine {
             directory: directory::Enricher::new(&self.directory, &self.enrichment),
         };
         let mut alerts = Vec::new();
-        // Each event's own text, split out only when some event could match a rule.
-        let mut raws: Option<Vec<&serde_json::value::RawValue>> = None;
         let mut outcomes = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
             let outcome = match &mut self.detection {
@@ -359,12 +396,9 @@ impl Engine {
                     normalize::normalize_parsed_then(event, size, &ctx, &mut self.user_agents, |outcome, doc| {
                         let Outcome::Normalized(n) = outcome else { return };
                         let candidates = rules.candidates(event_type(event));
-                        let raw = if candidates.is_empty() {
-                            None
-                        } else {
-                            let split = raws.get_or_insert_with(|| serde_json::from_str(body).unwrap_or_default());
-                            split.get(index).map(|r| r.get())
-                        };
+                        let tree = trees.get_mut(index).map(|t| std::mem::replace(t, Tree::Null));
+                        let raw =
+                            tree.filter(|_| !candidates.is_empty()).map(|t| RawEvent { text: body, tree: Some(t) });
                         let env = Detection::env(rules, &self.config);
                         detector.on_event(env, raw, candidates, n, doc, &mut alerts);
                     })

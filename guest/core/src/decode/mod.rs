@@ -8,6 +8,7 @@
 
 pub mod event;
 pub mod lenient;
+pub(crate) mod tree;
 
 use std::borrow::Cow;
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::alert::{self, Tally, Trigger};
-use super::field::{EventView, FieldPath, PathBook};
+use super::field::{EventView, FieldPath, PathBook, RawEvent};
 use super::rule::Body;
 use super::ruleset::{Candidates, RuleSet};
 use super::stateful::{self, Fields, Fired, Hit};
@@ -119,7 +119,7 @@ impl Detector {
     pub(crate) fn on_event(
         &mut self,
         env: Env<'_>,
-        raw: Option<&str>,
+        raw: Option<RawEvent<'_>>,
         candidates: &Candidates,
         event: &Normalized,
         document: &dyn Members,

@@ -11,8 +11,8 @@
 //!   is Okta's `{k=v, ...}` form or a JSON object (`logOnlySecurityData`); each such string is
 //!   parsed at most once per event.
 //!
-//! Events are held as a light borrowed [`Tree`] (strings borrow from the event text), built only
-//! for events that some rule could match. The rule set numbers equal paths ([`FieldPath::id`]), so
+//! Events are held as a light borrowed [`Tree`] (`decode/tree.rs`; strings borrow from the event
+//! text), read once per event: the typed LogEvent is read from the same tree. The rule set numbers equal paths ([`FieldPath::id`]), so
 //! a path many rules test (`eventType`, `client.userAgent.rawUserAgent`) is resolved once per event
 //! and replayed for the others.
 
@@ -23,167 +23,11 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::rc::Rc;
 
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::decode::tree::{Num, Tree};
 use crate::normalize::debug_data::parse_java_map;
 use crate::normalize::json::{Members, Node};
-
-/// A JSON value, with strings borrowed from the text it was read from where possible.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Tree<'a> {
-    Null,
-    Bool(bool),
-    Num(Num),
-    Str(Cow<'a, str>),
-    Arr(Vec<Tree<'a>>),
-    Obj(Vec<(Cow<'a, str>, Tree<'a>)>),
-}
-
-/// A JSON number as it was read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Num {
-    I(i64),
-    U(u64),
-    F(f64),
-}
-
-impl Num {
-    pub(crate) fn as_f64(self) -> f64 {
-        match self {
-            #[allow(clippy::cast_precision_loss)]
-            Num::I(i) => i as f64,
-            #[allow(clippy::cast_precision_loss)]
-            Num::U(u) => u as f64,
-            Num::F(f) => f,
-        }
-    }
-
-    /// The number as JSON text.
-    pub(crate) fn text(self) -> String {
-        match self {
-            Num::I(i) => i.to_string(),
-            Num::U(u) => u.to_string(),
-            Num::F(f) => serde_json::Number::from_f64(f).map_or_else(|| "null".to_owned(), |n| n.to_string()),
-        }
-    }
-}
-
-impl Tree<'_> {
-    pub(crate) fn into_owned(self) -> Tree<'static> {
-        match self {
-            Tree::Null => Tree::Null,
-            Tree::Bool(b) => Tree::Bool(b),
-            Tree::Num(n) => Tree::Num(n),
-            Tree::Str(s) => Tree::Str(Cow::Owned(s.into_owned())),
-            Tree::Arr(items) => Tree::Arr(items.into_iter().map(Tree::into_owned).collect()),
-            Tree::Obj(entries) => {
-                Tree::Obj(entries.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect())
-            }
-        }
-    }
-
-    pub(crate) fn from_json(value: &Value) -> Tree<'static> {
-        match value {
-            Value::Null => Tree::Null,
-            Value::Bool(b) => Tree::Bool(*b),
-            Value::Number(n) => Tree::Num(num_of(n)),
-            Value::String(s) => Tree::Str(Cow::Owned(s.clone())),
-            Value::Array(items) => Tree::Arr(items.iter().map(Tree::from_json).collect()),
-            Value::Object(map) => {
-                Tree::Obj(map.iter().map(|(k, v)| (Cow::Owned(k.clone()), Tree::from_json(v))).collect())
-            }
-        }
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Tree<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor(std::marker::PhantomData))
-    }
-}
-
-struct TreeVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
-    type Value = Tree<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Tree<'a>, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_none<E>(self) -> Result<Tree<'a>, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Tree<'a>, E> {
-        Ok(Tree::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::I(v)))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::U(v)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::F(v)))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Owned(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'a>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Tree::Arr(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'a>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        // Keys borrow from the text too (`Cow<str>`'s own `Deserialize` always copies).
-        while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
-            let value = map.next_value()?;
-            entries.push((key, value));
-        }
-        Ok(Tree::Obj(entries))
-    }
-}
-
-/// An object key, borrowed from the text unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
-    }
-}
-
-struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
-    type Value = Key<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Owned(v)))
-    }
-}
 
 /// One value a path reached.
 #[derive(Debug, Clone, Copy)]
@@ -351,6 +195,21 @@ pub(crate) struct EventView<'a> {
     /// across events, so they share `memo` with the rules' paths. Without one (explanations,
     /// restored snapshots) such a path is parsed and resolved on every read.
     book: Option<&'a RefCell<PathBook>>,
+}
+
+/// The raw event detection reads: the tree, when the caller already read it (the typed LogEvent
+/// was read from it too), and the text its strings borrow from (the event's own, or its whole API
+/// page's). Without a tree the text is the event's, and it is read here.
+pub(crate) struct RawEvent<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) tree: Option<Tree<'a>>,
+}
+
+#[cfg(test)]
+impl<'a> RawEvent<'a> {
+    pub(crate) fn text(text: &'a str) -> RawEvent<'a> {
+        RawEvent { text, tree: None }
+    }
 }
 
 /// The rule set's numbered paths without `[key=value]` selections, as a tree of lowercased keys,
@@ -557,16 +416,17 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// `raw` is the LogEvent's JSON text, `ecs` the typed document the normalizer built from it;
-    /// `book` numbers the paths read by their text (it must start with the rule set's numbers).
+    /// `raw` is the LogEvent (its text, and its tree when already read), `ecs` the typed document
+    /// the normalizer built from it; `book` numbers the paths read by their text (it must start with the rule set's numbers).
     /// With `trie`, its paths are all resolved in one walk now.
     pub(crate) fn with_document(
-        raw: &'a str,
+        raw: RawEvent<'a>,
         ecs: &'a dyn Members,
         book: Option<&'a RefCell<PathBook>>,
         trie: Option<&PathTrie>,
     ) -> EventView<'a> {
-        let tree: Tree<'a> = serde_json::from_str(raw).unwrap_or(Tree::Null);
+        let RawEvent { text: raw, tree } = raw;
+        let tree: Tree<'a> = tree.unwrap_or_else(|| serde_json::from_str(raw).unwrap_or(Tree::Null));
         let embedded = Embedded::default();
         let (mut gathered, mut ranges) = (Vec::new(), Vec::new());
         if let Some(trie) = trie {
@@ -906,17 +766,6 @@ fn embedded_map(cache: &Embedded, text: &str) -> Option<Rc<Tree<'static>>> {
     parsed
 }
 
-/// A number as [`Tree`] reads it from JSON text.
-fn num_of(n: &serde_json::Number) -> Num {
-    if let Some(i) = n.as_i64() {
-        Num::I(i)
-    } else if let Some(u) = n.as_u64() {
-        Num::U(u)
-    } else {
-        Num::F(n.as_f64().unwrap_or(f64::NAN))
-    }
-}
-
 /// `{"a":1}` (JSON) or `{New IP=POSITIVE, ...}` (Java's map form) as a tree.
 fn parse_embedded(text: &str) -> Option<Tree<'static>> {
     if text[1..].trim_start().starts_with('"') {
@@ -968,7 +817,7 @@ mod tests {
         assert_eq!(book.borrow_mut().get("target.alternateId").and_then(|p| p.id), Some(1));
         assert!(book.borrow_mut().get("a[b").is_none(), "not a path");
         let ecs = serde_json::Map::new();
-        let with = EventView::with_document(EVENT, &ecs, Some(&book), None);
+        let with = EventView::with_document(RawEvent::text(EVENT), &ecs, Some(&book), None);
         let without = EventView::new(EVENT, "{}");
         for path in ["actor.alternateId", "ACTOR.ALTERNATEID", "target[type=User].alternateId", "a[b", "nope"] {
             assert_eq!(with.texts_of(path), without.texts_of(path), "{path}");
@@ -1070,7 +919,7 @@ mod tests {
         let ecs = serde_json::Map::new();
         let mut checked = 0;
         for event in &events {
-            let one_walk = EventView::with_document(event, &ecs, None, Some(&trie));
+            let one_walk = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
             let per_path = EventView::new(event, "{}");
             for path in &paths {
                 let values = |view: &EventView<'_>| {
@@ -1126,7 +975,7 @@ mod tests {
                     ]
                     .map(String::from),
                 );
-                let typed = EventView::with_document("{}", doc, None, None);
+                let typed = EventView::with_document(RawEvent::text("{}"), doc, None, None);
                 let text = EventView::new("{}", &n.document);
                 for path in &paths {
                     let p = FieldPath::parse(path).unwrap();

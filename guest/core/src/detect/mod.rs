@@ -39,6 +39,8 @@ mod stateful;
 pub(crate) mod testing;
 mod yaml;
 
+pub(crate) use field::RawEvent;
+
 #[cfg(test)]
 mod tests;
 

@@ -905,6 +905,6 @@ mod tests {
         assert_eq!(pattern("*", "", false), Pattern::Any);
         assert_eq!(pattern("x", "contains", false), Pattern::Contains("x".into()));
         assert!(pattern("a?", "", false).matches("ab"));
-        assert_eq!(crate::detect::field::Num::I(3).text(), "3");
+        assert_eq!(crate::decode::tree::Num::I(3).text(), "3");
     }
 }

@@ -101,6 +101,18 @@ pub fn normalize_parsed(event: &LogEvent<'_>, size: usize, ctx: &Context<'_>, ua
     normalize_parsed_then(event, size, ctx, ua, |_, _| ())
 }
 
+/// [`normalize_event_then`] for an event already read (from a tree of `raw`, which detection
+/// walks too), handing the outcome and the typed document to `then` while it is alive.
+pub(crate) fn normalize_read_then(
+    event: &LogEvent<'_>,
+    raw: &str,
+    ctx: &Context<'_>,
+    ua: &mut user_agent::Cache,
+    then: impl FnOnce(&Outcome, &Document<'_>),
+) -> Outcome {
+    build(event, raw, raw.len(), ctx, ua, Diagnostics::default(), then)
+}
+
 /// [`normalize_parsed`], handing the outcome and the typed document to `then` while it is alive.
 pub(crate) fn normalize_parsed_then(
     event: &LogEvent<'_>,

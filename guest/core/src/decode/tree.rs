@@ -1,0 +1,416 @@
+//! One raw event as a light JSON tree, read from its text once.
+//!
+//! Strings borrow from the text unless they hold escapes. Detection walks the tree (the field
+//! resolver in `detect/field.rs`); when detection is on, the typed [`LogEvent`] is read from the same
+//! tree through [`TreeDeserializer`] instead of from the text, so the text is scanned once.
+//!
+//! [`LogEvent`]: super::event::LogEvent
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::value::Error;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// A JSON value, with strings borrowed from the text it was read from where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Tree<'a> {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(Cow<'a, str>),
+    Arr(Vec<Tree<'a>>),
+    Obj(Vec<(Cow<'a, str>, Tree<'a>)>),
+}
+
+/// A JSON number as it was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    I(i64),
+    U(u64),
+    F(f64),
+}
+
+impl Num {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            #[allow(clippy::cast_precision_loss)]
+            Num::I(i) => i as f64,
+            #[allow(clippy::cast_precision_loss)]
+            Num::U(u) => u as f64,
+            Num::F(f) => f,
+        }
+    }
+
+    /// The number as JSON text.
+    pub(crate) fn text(self) -> String {
+        match self {
+            Num::I(i) => i.to_string(),
+            Num::U(u) => u.to_string(),
+            Num::F(f) => serde_json::Number::from_f64(f).map_or_else(|| "null".to_owned(), |n| n.to_string()),
+        }
+    }
+}
+
+impl Tree<'_> {
+    pub(crate) fn into_owned(self) -> Tree<'static> {
+        match self {
+            Tree::Null => Tree::Null,
+            Tree::Bool(b) => Tree::Bool(b),
+            Tree::Num(n) => Tree::Num(n),
+            Tree::Str(s) => Tree::Str(Cow::Owned(s.into_owned())),
+            Tree::Arr(items) => Tree::Arr(items.into_iter().map(Tree::into_owned).collect()),
+            Tree::Obj(entries) => {
+                Tree::Obj(entries.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect())
+            }
+        }
+    }
+
+    pub(crate) fn from_json(value: &Value) -> Tree<'static> {
+        match value {
+            Value::Null => Tree::Null,
+            Value::Bool(b) => Tree::Bool(*b),
+            Value::Number(n) => Tree::Num(num_of(n)),
+            Value::String(s) => Tree::Str(Cow::Owned(s.clone())),
+            Value::Array(items) => Tree::Arr(items.iter().map(Tree::from_json).collect()),
+            Value::Object(map) => {
+                Tree::Obj(map.iter().map(|(k, v)| (Cow::Owned(k.clone()), Tree::from_json(v))).collect())
+            }
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tree<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TreeVisitor(std::marker::PhantomData))
+    }
+}
+
+struct TreeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
+    type Value = Tree<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Tree<'a>, E> {
+        Ok(Tree::Null)
+    }
+    fn visit_none<E>(self) -> Result<Tree<'a>, E> {
+        Ok(Tree::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Tree<'a>, E> {
+        Ok(Tree::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Tree<'a>, E> {
+        Ok(Tree::Num(Num::I(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Tree<'a>, E> {
+        Ok(Tree::Num(Num::U(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Tree<'a>, E> {
+        Ok(Tree::Num(Num::F(v)))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'a>, E> {
+        Ok(Tree::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Tree<'a>, E> {
+        Ok(Tree::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Tree<'a>, E> {
+        Ok(Tree::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'a>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Tree::Arr(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'a>, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        // Keys borrow from the text too (`Cow<str>`'s own `Deserialize` always copies).
+        while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
+            let value = map.next_value()?;
+            entries.push((key, value));
+        }
+        Ok(Tree::Obj(entries))
+    }
+}
+
+/// An object key, borrowed from the text unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+    type Value = Key<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+/// A number as [`Tree`] reads it from JSON text.
+fn num_of(n: &serde_json::Number) -> Num {
+    if let Some(i) = n.as_i64() {
+        Num::I(i)
+    } else if let Some(u) = n.as_u64() {
+        Num::U(u)
+    } else {
+        Num::F(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// Reads a type from a [`Tree`] exactly as serde_json reads it from the text the tree was read
+/// from: the same visitor calls in the same order (strings the text held unescaped are lent with
+/// the text's lifetime, numbers keep their kind, repeated keys stay repeated). So a type reads alike
+/// either way, and whatever serde_json would refuse at this level (a repeated field, an array a
+/// visitor leaves half read) is refused here too, and the caller falls back to the text.
+pub(crate) struct TreeDeserializer<'t, 'a>(pub(crate) &'t Tree<'a>);
+
+impl<'a> Deserializer<'a> for TreeDeserializer<'_, 'a> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Tree::Null => visitor.visit_unit(),
+            Tree::Bool(b) => visitor.visit_bool(*b),
+            Tree::Num(Num::I(i)) => visitor.visit_i64(*i),
+            Tree::Num(Num::U(u)) => visitor.visit_u64(*u),
+            Tree::Num(Num::F(f)) => visitor.visit_f64(*f),
+            Tree::Str(s) => visit_text(s, visitor),
+            Tree::Arr(items) => {
+                let mut access = Items { rest: items.iter() };
+                let value = visitor.visit_seq(&mut access)?;
+                match access.rest.len() {
+                    0 => Ok(value),
+                    left => Err(serde::de::Error::invalid_length(items.len() - left, &"every element read")),
+                }
+            }
+            Tree::Obj(entries) => {
+                let mut access = Entries { rest: entries.iter(), value: None };
+                let value = visitor.visit_map(&mut access)?;
+                match access.rest.len() {
+                    0 => Ok(value),
+                    left => Err(serde::de::Error::invalid_length(entries.len() - left, &"every entry read")),
+                }
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Tree::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'a>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// Skipped values need no walk: the tree is already read.
+    fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'a>>
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct seq tuple tuple_struct map struct enum identifier
+    }
+}
+
+/// A string as serde_json hands it over: lent when the text held it unescaped, copied otherwise.
+fn visit_text<'a, V: Visitor<'a>>(s: &Cow<'a, str>, visitor: V) -> Result<V::Value, Error> {
+    match s {
+        Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+        Cow::Owned(s) => visitor.visit_str(s),
+    }
+}
+
+struct Items<'t, 'a> {
+    rest: std::slice::Iter<'t, Tree<'a>>,
+}
+
+impl<'a> SeqAccess<'a> for Items<'_, 'a> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+        self.rest.next().map(|item| seed.deserialize(TreeDeserializer(item))).transpose()
+    }
+}
+
+struct Entries<'t, 'a> {
+    rest: std::slice::Iter<'t, (Cow<'a, str>, Tree<'a>)>,
+    value: Option<&'t Tree<'a>>,
+}
+
+impl<'a> MapAccess<'a> for Entries<'_, 'a> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        let Some((key, value)) = self.rest.next() else { return Ok(None) };
+        self.value = Some(value);
+        seed.deserialize(KeyDeserializer(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        match self.value.take() {
+            Some(value) => seed.deserialize(TreeDeserializer(value)),
+            None => Err(serde::de::Error::custom("a value was asked for before its key")),
+        }
+    }
+}
+
+/// An object key: always a string.
+struct KeyDeserializer<'t, 'a>(&'t Cow<'a, str>);
+
+impl<'a> Deserializer<'a> for KeyDeserializer<'_, 'a> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
+        visit_text(self.0, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'a>>
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::event::LogEvent;
+    use crate::decode::lenient::Field;
+
+    /// How a text reads as `T`: from the text, and from the tree read from that text. `None` for
+    /// a refusal (the caller then takes the text path, so only agreement on success matters, and
+    /// that the tree refuses whatever the text refuses).
+    fn both<'a, T: Deserialize<'a> + fmt::Debug>(text: &'a str) -> (Option<String>, Option<String>) {
+        let direct = serde_json::from_str::<T>(text).ok().map(|v| format!("{v:?}"));
+        let tree: Tree<'a> = serde_json::from_str(text).expect("the tests' texts are JSON");
+        let via_tree = T::deserialize(TreeDeserializer(&tree)).ok().map(|v| format!("{v:?}"));
+        (direct, via_tree)
+    }
+
+    fn golden_texts() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/normalize");
+        let mut texts: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        texts.sort();
+        texts
+    }
+
+    /// Every golden event, the same with lowercased top-level keys, and hand-made oddities read
+    /// into the same `LogEvent` from the tree as from the text: every field, its value, and
+    /// whether it was converted or refused. Strings without escapes still borrow from the text.
+    #[test]
+    fn a_log_event_reads_alike_from_its_tree_and_from_its_text() {
+        let mut texts = golden_texts();
+        let lowered: Vec<String> = texts
+            .iter()
+            .filter_map(|text| match serde_json::from_str::<Value>(text).ok()? {
+                Value::Object(map) => {
+                    Some(Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()).to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        texts.extend(lowered);
+        texts.extend(
+            [
+                // Escapes (owned strings), numbers of every kind where strings are expected and
+                // the reverse, wrong kinds everywhere, unknown keys at every level.
+                r#"{"uuid":"a\"b\u00e9","published":17,"eventType":true,"version":-3,"severity":1.5e3,
+                    "actor":{"id":null,"type":["x"],"alternateId":{"a":1},"detailEntry":{"k":[1,-2,3.25,"\n"]},"extra":{"deep":[{}]}},
+                    "client":{"geographicalContext":{"geolocation":{"lat":"37.5","lon":-122}},"ipAddress":18446744073709551615,"zone":"z\/y"},
+                    "securityContext":{"asNumber":"13335","isProxy":"TRUE","risk":"{level=HIGH}","ipDetails":[1]},
+                    "authenticationContext":{"authenticationStep":2.0,"issuer":"nope"},
+                    "debugContext":{"debugData":{"b":"2","a":"1","b":"3","n":4,"o":{"x":[null]}}},
+                    "outcome":{"result":"SUCCESS","reason":9223372036854775807},
+                    "target":[{"id":"t1","detailEntry":null},7,null,[{"id":"nested"}],{"alternateId":"\u0041"}],
+                    "device":{"id":"d","name":"n","nested":{"a":[true,false]}},
+                    "transaction":"x","request":{"ipChain":[{"ip":"1.2.3.4","geographicalContext":{"city":"\u00c9vry"}},"odd"]}}"#,
+                r#"{"target":{"id":"not an array"},"actor":[],"client":"str","outcome":null,"debugContext":{"debugData":"str"}}"#,
+                r#"{}"#,
+                r#"{"eventType":"x","eventType":"y"}"#,
+                r#"{"actor":{"id":"a","id":"b"}}"#,
+                r#"{"target":[{"id":"a","id":"b"}]}"#,
+            ]
+            .map(String::from),
+        );
+        let mut refused = 0;
+        for text in &texts {
+            let (direct, via_tree) = both::<LogEvent<'_>>(text);
+            assert_eq!(direct, via_tree, "{text}");
+            refused += usize::from(direct.is_none());
+        }
+        assert_eq!(refused, 3, "the three texts with a repeated struct field are refused both ways");
+
+        let text = r#"{"eventType":"user.session.start","uuid":"a\u0062"}"#;
+        let tree: Tree<'_> = serde_json::from_str(text).unwrap();
+        let event = LogEvent::deserialize(TreeDeserializer(&tree)).unwrap();
+        assert!(matches!(event.event_type, Field::Value(Cow::Borrowed("user.session.start"))));
+        assert!(matches!(event.uuid, Field::Value(Cow::Owned(ref s)) if s == "ab"));
+
+        // A page: the array of events, as the compact page path reads it.
+        let page = format!("[{}]", golden_texts().join(","));
+        let (direct, via_tree) = both::<Vec<Field<LogEvent<'_>>>>(&page);
+        assert!(direct.is_some());
+        assert_eq!(direct, via_tree);
+    }
+
+    /// The free-form parts are `serde_json` values; they read alike, numbers' kinds included.
+    #[test]
+    fn json_values_read_alike_from_a_tree() {
+        for text in [
+            r#"[1,-1,1.0,-0.0,1e308,18446744073709551615,-9223372036854775808,"s","\u00e9\"",null,true,{"a":{"b":[]},"a":2}]"#,
+            r#"{"k":{"nested":[{"x":1}]},"e":{}}"#,
+        ] {
+            let (direct, via_tree) = both::<Value>(text);
+            assert!(direct.is_some(), "{text}");
+            assert_eq!(direct, via_tree, "{text}");
+        }
+    }
+
+    /// A visitor that stops before the end of an array or object is refused, as serde_json
+    /// refuses it (it would be left with unread input).
+    #[test]
+    fn a_half_read_array_or_object_is_refused() {
+        assert!(serde_json::from_str::<(i64,)>("[1,2]").is_err());
+        let tree: Tree<'_> = serde_json::from_str("[1,2]").unwrap();
+        assert!(<(i64,)>::deserialize(TreeDeserializer(&tree)).is_err());
+        let tree: Tree<'_> = serde_json::from_str("[1]").unwrap();
+        assert_eq!(<(i64,)>::deserialize(TreeDeserializer(&tree)).unwrap(), (1,));
+    }
+}
