@@ -573,10 +573,20 @@ impl OrgPipeline {
     }
 }
 
-/// The `_id` of an entity document: its kind, id and a digest of the document, so the same
-/// document written twice (a replay) has the same id, and each new state of an object a new one.
+/// The `_id` of an entity document: its kind, id and a digest of the document without its
+/// `@timestamp` (when the sync saw the object), so the same change written again (a sync replayed
+/// after a crash between the sink write and the commit, at another time) has the same id and the
+/// OpenSearch sink's `create` keeps one copy, while each new state of an object (its `lastUpdated`, groups, roles or
+/// the kind of change differ) gets a new one.
 fn entity_id(e: &crate::guest::Entity) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, e.document.as_bytes());
+    let timeless = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&e.document) {
+        Ok(mut doc) => {
+            doc.remove("@timestamp");
+            serde_json::to_string(&doc).unwrap_or_default()
+        }
+        Err(_) => e.document.clone(),
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, timeless.as_bytes());
     let hex: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("{}:{}:{hex}", kind_name(e.kind), e.id)
 }
@@ -623,5 +633,36 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(document: &str) -> crate::guest::Entity {
+        crate::guest::Entity {
+            kind: DirectoryKind::User,
+            id: "00u1".into(),
+            change: DirectoryChange::Modified,
+            document: document.into(),
+        }
+    }
+
+    /// A replayed sync writes the same change at another time: same `_id`, so OpenSearch keeps
+    /// one copy. Another state of the object gets another `_id`.
+    #[test]
+    fn an_entity_id_ignores_when_the_change_was_seen_but_not_what_changed() {
+        let at = |time: &str, updated: &str| {
+            entity(&format!(
+                r#"{{"@timestamp":"{time}","event":{{"action":"user-modified"}},"asset":{{"last_updated":"{updated}"}}}}"#
+            ))
+        };
+        let first = entity_id(&at("2026-11-22T10:00:00.000Z", "2026-11-22T09:59:00.000Z"));
+        assert_eq!(first, entity_id(&at("2026-11-22T11:30:00.000Z", "2026-11-22T09:59:00.000Z")));
+        assert_ne!(first, entity_id(&at("2026-11-22T10:00:00.000Z", "2026-11-22T10:05:00.000Z")));
+        assert!(first.starts_with("user:00u1:"), "{first}");
+        // Not JSON (cannot happen; the guest writes the documents): the whole text is digested.
+        assert_ne!(entity_id(&entity("x")), entity_id(&entity("y")));
     }
 }
