@@ -271,6 +271,12 @@ pub struct NormalizeArgs {
     /// Write only the alerts and signals the rules raise, not the events.
     #[arg(long)]
     pub alerts_only: bool,
+    /// Enrich events from this directory snapshot, as `poll` does from a synced directory: one
+    /// JSON object `{"users": [..], "groups": [..], "devices": [..], "memberships": {..}, "roles":
+    /// {..}, "schema": {..}}`, each object as Okta's API returns it (the format of rule tests'
+    /// `directory:`).
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
     /// Write the ECS NDJSON here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

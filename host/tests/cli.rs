@@ -313,6 +313,57 @@ fn rules_list_shows_the_builtin_pack() {
     assert!(String::from_utf8_lossy(&table.stdout).starts_with("NAME"), "a table with a header");
 }
 
+/// `normalize --directory FILE` enriches events from a snapshot, as `poll` does from a synced
+/// directory; a snapshot it cannot read is an error that names the file and what is wrong.
+#[test]
+fn normalize_enriches_from_a_directory_snapshot() {
+    let event = fixture("user.session.start--success.json");
+    let dir = temp_dir("normalize-directory");
+    let snapshot = dir.join("directory.json");
+    std::fs::write(
+        &snapshot,
+        r#"{"users": [{"id": "00uy0BQuEwUby3aaFMqV", "status": "ACTIVE",
+                       "profile": {"login": "dana.whitfield@example.com", "email": "dana@example.com", "department": "Finance"}},
+                      {"status": "ACTIVE"}],
+            "groups": [{"id": "00g1", "profile": {"name": "Finance"}}],
+            "memberships": {"00g1": ["00uy0BQuEwUby3aaFMqV"]}}"#,
+    )
+    .expect("snapshot");
+    let args = |extra: &[&str]| {
+        let mut a = vec!["normalize", event.to_str().unwrap(), "--tenant", "acme.okta.com"];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+    };
+    let with: Vec<String> = args(&["--directory", snapshot.to_str().unwrap()]);
+    let out = run(&with.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(!out.status.success(), "a user without an id makes the snapshot unreadable: {}", stderr(&out));
+    assert!(stderr(&out).contains("users[1] has no \"id\" string"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("directory.json"), "the message names the file: {}", stderr(&out));
+
+    let text = std::fs::read_to_string(&snapshot)
+        .expect("snapshot")
+        .replace(",\n                      {\"status\": \"ACTIVE\"}", "");
+    std::fs::write(&snapshot, text).expect("snapshot");
+    let out = run(&with.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 users, 1 groups, 0 devices"), "{}", stderr(&out));
+    let doc = &docs(&out)[0];
+    assert_eq!(doc["okta"]["enrichment"]["actor"]["known"], true, "{doc}");
+    assert_eq!(doc["okta"]["enrichment"]["actor"]["department"], "Finance");
+    assert_eq!(doc["user"]["group"]["name"], serde_json::json!(["Finance"]));
+
+    let without = run(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(docs(&without)[0]["okta"].get("enrichment").is_none(), "no directory, no enrichment");
+
+    std::fs::write(&snapshot, r#"{"people": []}"#).expect("snapshot");
+    let out = run(&with.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(r#"unknown key "people""#), "{}", stderr(&out));
+    std::fs::write(&snapshot, "{").expect("snapshot");
+    let out = run(&with.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert!(stderr(&out).contains("the directory snapshot is not JSON"), "{}", stderr(&out));
+}
+
 #[test]
 fn rules_test_runs_the_builtin_tests_and_a_users_directory() {
     let out = run(&["rules", "test"], None);

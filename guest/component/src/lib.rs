@@ -85,6 +85,10 @@ impl GuestEngine for Engine {
     fn update_directory(&self, update: types::DirectoryUpdate) -> types::DirectoryResult {
         convert::directory_result(self.0.borrow_mut().update_directory(convert::directory_update(update)))
     }
+
+    fn load_directory_snapshot(&self, snapshot: String) -> Result<types::DirectoryResult, String> {
+        self.0.borrow_mut().load_directory_snapshot(&snapshot).map(convert::directory_result)
+    }
 }
 
 export!(Component);

@@ -448,6 +448,17 @@ impl Engine {
     pub fn update_directory(&mut self, update: DirectoryUpdate) -> DirectoryResult {
         self.directory.apply(update, &self.config, &self.enrichment)
     }
+
+    /// Replaces the directory with a whole one from a JSON snapshot (see [`directory::snapshot`]),
+    /// for tools: `normalize --directory FILE`. A reset, so no entity documents; the objects it
+    /// skipped are in the result. The error says what is wrong with the text; nothing is loaded.
+    pub fn load_directory_snapshot(&mut self, text: &str) -> Result<DirectoryResult, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            format!("the directory snapshot is not JSON: {e}; it is one object such as {{\"users\": [..], \"groups\": [..]}}")
+        })?;
+        let update = directory::snapshot(&value, 0)?;
+        Ok(self.update_directory(update))
+    }
     /// What a reader of one event's output wants to know: where each ECS field came from, and
     /// which detection rules the event matches and on which values. `input` and `result` are a
     /// batch and what [`Engine::normalize`] returned for it; `index` is the event's position.

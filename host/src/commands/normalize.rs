@@ -29,6 +29,9 @@ pub(super) fn run(args: &NormalizeArgs, runtime: &Runtime) -> Result<ExitCode> {
         Ok(n) => n,
         Err(e) => return Err(crate::detection::refused("normalize", &e)),
     };
+    if let Some(path) = &args.directory {
+        load_directory(&mut normalizer, path)?;
+    }
     let ingested = match &args.ingested {
         Some(t) => {
             t.parse::<jiff::Timestamp>()
@@ -283,4 +286,31 @@ fn describe(f: InputFormat) -> &'static str {
         InputFormat::EventHook => "an event-hook delivery",
         InputFormat::Eventbridge => "an EventBridge envelope",
     }
+}
+
+/// Loads `--directory FILE` into the engine; objects it cannot read are warnings, a snapshot it
+/// cannot read at all is an error naming the file.
+fn load_directory(normalizer: &mut Normalizer, path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--directory {}", path.display()))?;
+    let result = normalizer
+        .load_directory_snapshot(&text)?
+        .map_err(|e| anyhow::anyhow!("--directory {}: {e}", path.display()))?;
+    for p in &result.problems {
+        eprintln!(
+            "okta-normalizer: warning: --directory {}: {} {} skipped: {} {}",
+            path.display(),
+            crate::sources::directory::kind_name(p.kind),
+            p.id,
+            p.code,
+            p.message
+        );
+    }
+    eprintln!(
+        "okta-normalizer: directory {}: {} users, {} groups, {} devices",
+        path.display(),
+        result.users,
+        result.groups,
+        result.devices
+    );
+    Ok(())
 }

@@ -89,7 +89,7 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component does not export okta:normalizer@0.4.0; is it from another version?")?;
+            .context("the component does not export okta:normalizer@0.5.0; is it from another version?")?;
         Ok(Runtime { engine, component, pre })
     }
 
@@ -210,6 +210,16 @@ impl Normalizer {
     pub fn update_directory(&mut self, update: &DirectoryUpdate) -> Result<DirectoryResult> {
         let engine = self.bindings.okta_normalizer_normalizer().engine();
         trapped(engine.call_update_directory(&mut self.store, self.engine, update), "updating its directory")
+    }
+
+    /// Replaces the directory with a whole one from a JSON snapshot; `Ok(Err(..))` says what is
+    /// wrong with the snapshot.
+    pub fn load_directory_snapshot(&mut self, snapshot: &str) -> Result<Result<DirectoryResult, String>> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(
+            engine.call_load_directory_snapshot(&mut self.store, self.engine, snapshot),
+            "loading a directory snapshot",
+        )
     }
 }
 
