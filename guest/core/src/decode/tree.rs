@@ -68,15 +68,16 @@ impl Tree<'_> {
         }
     }
 
-    pub(crate) fn from_json(value: &Value) -> Tree<'static> {
+    /// A `serde_json` value as a tree (its strings move, not copied).
+    pub(crate) fn from_json(value: Value) -> Tree<'static> {
         match value {
             Value::Null => Tree::Null,
-            Value::Bool(b) => Tree::Bool(*b),
-            Value::Number(n) => Tree::Num(num_of(n)),
-            Value::String(s) => Tree::Str(Cow::Owned(s.clone())),
-            Value::Array(items) => Tree::Arr(items.iter().map(Tree::from_json).collect()),
+            Value::Bool(b) => Tree::Bool(b),
+            Value::Number(n) => Tree::Num(num_of(&n)),
+            Value::String(s) => Tree::Str(Cow::Owned(s)),
+            Value::Array(items) => Tree::Arr(items.into_iter().map(Tree::from_json).collect()),
             Value::Object(map) => {
-                Tree::Obj(map.iter().map(|(k, v)| (Cow::Owned(k.clone()), Tree::from_json(v))).collect())
+                Tree::Obj(map.into_iter().map(|(k, v)| (Cow::Owned(k), Tree::from_json(v))).collect())
             }
         }
     }

@@ -225,8 +225,29 @@ pub(crate) struct PathTrie {
 struct TrieNode {
     /// The paths that end here.
     ends: Vec<u32>,
-    /// Lowercased key, whether it is ASCII, and the node below it.
-    children: Vec<(String, bool, TrieNode)>,
+    children: Vec<TrieChild>,
+}
+
+#[derive(Debug, Clone)]
+struct TrieChild {
+    /// The lowercased key.
+    key: String,
+    /// Whether `key` is ASCII (then an event's key matches it ignoring ASCII case only).
+    ascii: bool,
+    node: TrieNode,
+}
+
+impl TrieChild {
+    /// Whether an event's `key` names this child. Spelled out for the ASCII case (all of the
+    /// pack's keys), which the walk inlines: it meets every key of every object it enters.
+    #[inline]
+    fn is(&self, key: &str) -> bool {
+        if self.ascii {
+            key.len() == self.key.len() && key.eq_ignore_ascii_case(&self.key)
+        } else {
+            key_eq_known(key, &self.key, false)
+        }
+    }
 }
 
 impl PathTrie {
@@ -238,14 +259,15 @@ impl PathTrie {
         }
         let mut node = &mut self.root;
         for segment in &path.segments {
-            let at = match node.children.iter().position(|(k, _, _)| *k == segment.key) {
+            let at = match node.children.iter().position(|c| c.key == segment.key) {
                 Some(at) => at,
                 None => {
-                    node.children.push((segment.key.clone(), segment.ascii, TrieNode::default()));
+                    let child = TrieChild { key: segment.key.clone(), ascii: segment.ascii, node: TrieNode::default() };
+                    node.children.push(child);
                     node.children.len() - 1
                 }
             };
-            node = &mut node.children[at].2;
+            node = &mut node.children[at].node;
         }
         node.ends.push(id);
         let id = id as usize;
@@ -299,9 +321,9 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: 
     match tree {
         Tree::Obj(entries) => {
             for (key, value) in entries {
-                for (lower, ascii, child) in &node.children {
-                    if key_eq_known(key, lower, *ascii) {
-                        gather(value, child, embedded, out);
+                for child in &node.children {
+                    if child.is(key) {
+                        gather(value, &child.node, embedded, out);
                     }
                 }
             }
@@ -771,7 +793,7 @@ fn parse_embedded(text: &str) -> Option<Tree<'static>> {
     if text[1..].trim_start().starts_with('"') {
         return serde_json::from_str::<Tree<'_>>(text).ok().map(Tree::into_owned);
     }
-    parse_java_map(text).map(|m| Tree::from_json(&Value::Object(m)))
+    parse_java_map(text).map(|m| Tree::from_json(Value::Object(m)))
 }
 
 #[cfg(test)]

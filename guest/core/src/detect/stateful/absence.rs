@@ -71,10 +71,14 @@ impl Group {
     /// Takes the triggers whose deadline is before `watermark`; forgets cancels before it.
     pub(super) fn due(&mut self, spec: &Spec, watermark: i64) -> Vec<Out> {
         let span = spec.timespan_ms;
+        self.c.retain(|&c| c >= watermark);
+        // Every event asks; almost always nothing is due, and then nothing is allocated.
+        if !self.p.iter().any(|p| p.t.saturating_add(span) < watermark) {
+            return Vec::new();
+        }
         let (due, keep): (Vec<Pending>, Vec<Pending>) =
             std::mem::take(&mut self.p).into_iter().partition(|p| p.t.saturating_add(span) < watermark);
         self.p = keep;
-        self.c.retain(|&c| c >= watermark);
         let trigger = spec.rules.first().cloned().unwrap_or_default();
         let cancel = spec.rules.get(1).cloned().unwrap_or_default();
         due.into_iter()

@@ -385,8 +385,12 @@ impl State {
                 Groups::NewValue(g) => g.retain(|_, grp| grp.prune(horizon)),
                 Groups::Absence(g) => {
                     for (key, grp) in g.iter_mut() {
+                        let due = grp.due(s, watermark_ms);
+                        if due.is_empty() {
+                            continue;
+                        }
                         let values = values_of(key);
-                        for o in grp.due(s, watermark_ms) {
+                        for o in due {
                             fires.push(fired(s, index, &values, o));
                         }
                     }
