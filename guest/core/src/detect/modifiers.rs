@@ -616,6 +616,7 @@ fn fold(value: &str) -> std::borrow::Cow<'_, str> {
 struct Seen<'v> {
     val: Val<'v>,
     text: std::cell::OnceCell<Option<std::borrow::Cow<'v, str>>>,
+    /// The lowercased text; `None` inside when the text has no uppercase (it is its own fold).
     folded: std::cell::OnceCell<Option<String>>,
     /// The event's own fold of this string, shared with the other tests of its path.
     shared: Option<&'v Fold>,
@@ -647,10 +648,8 @@ impl<'v> Seen<'v> {
                 shared.get_or_init(|| needs_fold(s).then(|| s.to_lowercase().into_boxed_str())).as_deref().unwrap_or(s),
             );
         }
-        if !needs_fold(text) {
-            return Some(text);
-        }
-        self.folded.get_or_init(|| Some(text.to_lowercase())).as_deref()
+        // Decided once per value: a list of 40 patterns asks 40 times.
+        Some(self.folded.get_or_init(|| needs_fold(text).then(|| text.to_lowercase())).as_deref().unwrap_or(text))
     }
 }
 
