@@ -305,7 +305,7 @@ impl<'a> Deserializer<'a> for KeyDeserializer<'_, 'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::event::LogEvent;
     use crate::decode::lenient::Field;
@@ -332,11 +332,9 @@ mod tests {
         texts
     }
 
-    /// Every golden event, the same with lowercased top-level keys, and hand-made oddities read
-    /// into the same `LogEvent` from the tree as from the text: every field, its value, and
-    /// whether it was converted or refused. Strings without escapes still borrow from the text.
-    #[test]
-    fn a_log_event_reads_alike_from_its_tree_and_from_its_text() {
+    /// Every golden event's text, then the same events with their top-level keys lowercased
+    /// (as Sigma's older Okta rules and some pipelines have them); for the tests of the readers.
+    pub(crate) fn golden_events_also_lowercased() -> Vec<String> {
         let mut texts = golden_texts();
         let lowered: Vec<String> = texts
             .iter()
@@ -348,6 +346,15 @@ mod tests {
             })
             .collect();
         texts.extend(lowered);
+        texts
+    }
+
+    /// Every golden event, the same with lowercased top-level keys, and hand-made oddities read
+    /// into the same `LogEvent` from the tree as from the text: every field, its value, and
+    /// whether it was converted or refused. Strings without escapes still borrow from the text.
+    #[test]
+    fn a_log_event_reads_alike_from_its_tree_and_from_its_text() {
+        let mut texts = golden_events_also_lowercased();
         texts.extend(
             [
                 // Escapes (owned strings), numbers of every kind where strings are expected and

@@ -889,24 +889,7 @@ mod tests {
     /// embedded maps, the pack's paths, upper-cased paths and paths through strings.
     #[test]
     fn one_walk_resolves_like_a_walk_per_path() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/normalize");
-        let mut events: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect();
-        events.sort();
-        let lowered: Vec<String> = events
-            .iter()
-            .filter_map(|text| match serde_json::from_str::<Value>(text).ok()? {
-                Value::Object(map) => {
-                    Some(Value::Object(map.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()).to_string())
-                }
-                _ => None,
-            })
-            .collect();
-        events.extend(lowered);
+        let mut events = crate::decode::tree::tests::golden_events_also_lowercased();
         events.push(EVENT.to_owned());
         events.push(
             r#"{"actor":{"id":"a"},"ACTOR":{"id":"b","Id":"c"},"target":[[{"id":1}],{"id":null},{"ID":[true,{"x":2}]}],
