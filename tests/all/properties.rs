@@ -160,13 +160,31 @@ proptest! {
     }
 }
 
+/// A rule indexed by its `eventType`, so that not every event meets a rule.
+const INDEXED_RULE: &str = "title: Session start from a proxy
+id: 5b3e0c57-3d0e-4b55-9f1e-2a8f6c1d9e01
+name: proxy_session_start
+status: experimental
+logsource: {product: okta, service: okta}
+detection:
+  selection:
+    eventType: user.session.start
+    securityContext.isProxy: true
+  condition: selection
+level: low
+";
+
 thread_local! {
-    /// An engine with the built-in rules and one without, kept across cases (building the pack
-    /// per case would be most of the test's time; detection state does not touch outcomes).
-    static ENGINES: std::cell::RefCell<(Engine, Engine)> = std::cell::RefCell::new({
+    /// Engines kept across cases (building the pack per case would be most of the test's time;
+    /// detection state does not touch outcomes): with the built-in rules (every event meets a
+    /// rule), with one rule indexed by eventType, and without rules.
+    static ENGINES: std::cell::RefCell<[Engine; 3]> = std::cell::RefCell::new({
         let mut plain = config();
         plain.detection.builtin_rules = false;
-        (Engine::new(config()).unwrap(), Engine::new(plain).unwrap())
+        let mut indexed = plain.clone();
+        indexed.detection.rules =
+            vec![okta_normalizer_core::RuleSource { name: "indexed.yml".into(), text: INDEXED_RULE.into() }];
+        [Engine::new(config()).unwrap(), Engine::new(indexed).unwrap(), Engine::new(plain).unwrap()]
     });
 }
 
@@ -194,11 +212,13 @@ proptest! {
         let mut texts: Vec<(String, InputFormat)> = events.iter().map(|e| (e.clone(), InputFormat::LogEvent)).collect();
         texts.push((format!("[{}]", events.join(",")), InputFormat::Auto));
         texts.push((events.join("\n"), InputFormat::Ndjson));
-        ENGINES.with_borrow_mut(|(with_rules, plain)| {
+        ENGINES.with_borrow_mut(|[with_rules, indexed, plain]| {
             for (text, format) in &texts {
                 let a = with_rules.normalize(text.as_bytes(), &batch(*format)).unwrap();
-                let b = plain.normalize(text.as_bytes(), &batch(*format)).unwrap();
-                prop_assert_eq!(&a.outcomes, &b.outcomes, "{}", text);
+                let b = indexed.normalize(text.as_bytes(), &batch(*format)).unwrap();
+                let c = plain.normalize(text.as_bytes(), &batch(*format)).unwrap();
+                prop_assert_eq!(&a.outcomes, &c.outcomes, "{}", text);
+                prop_assert_eq!(&b.outcomes, &c.outcomes, "{}", text);
             }
             Ok(())
         })?;

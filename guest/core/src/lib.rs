@@ -213,7 +213,6 @@ impl Detection {
     }
 }
 
-/// The event type the typed decode found, for the rule index.
 /// One event's text read into a tree, and the typed event read from that tree; `None` when the
 /// text is not a JSON object, or the typed read refuses the tree (a repeated key).
 fn read_event(raw: &str) -> Option<(LogEvent<'_>, Tree<'_>)> {
@@ -225,6 +224,7 @@ fn read_event(raw: &str) -> Option<(LogEvent<'_>, Tree<'_>)> {
     Some((event, tree))
 }
 
+/// The event type the typed decode found, for the rule index.
 fn event_type<'e>(event: &'e LogEvent<'_>) -> Option<&'e str> {
     event.event_type.value().map(AsRef::as_ref)
 }
@@ -333,10 +333,13 @@ impl Engine {
                                     detector.on_event(env, Some(raw), candidates, n, doc, &mut alerts);
                                 }
                             };
-                        // The text is read once, into the tree detection walks; the typed event is
-                        // read from that tree. Anything the tree cannot give alike (a repeated key)
-                        // takes the text path, which says so in a diagnostic.
-                        match read_event(raw) {
+                        // When every event meets a rule (the built-in pack has rules for any
+                        // eventType), the text is read once, into the tree detection walks, and the
+                        // typed event is read from that tree. Otherwise the typed read comes first
+                        // and the tree is read only for an event some rule could match. Anything
+                        // the tree cannot give alike (a repeated key) takes the text path, which
+                        // says so in a diagnostic.
+                        match rules.meets_every_event().then(|| read_event(raw)).flatten() {
                             Some((event, tree)) => {
                                 normalize::normalize_read_then(&event, raw, &ctx, &mut self.user_agents, |o, d| {
                                     detect(&event, Some(tree), o, d);
@@ -459,6 +462,7 @@ impl Engine {
         let update = directory::snapshot(&value, 0)?;
         Ok(self.update_directory(update))
     }
+
     /// What a reader of one event's output wants to know: where each ECS field came from, and
     /// which detection rules the event matches and on which values. `input` and `result` are a
     /// batch and what [`Engine::normalize`] returned for it; `index` is the event's position.

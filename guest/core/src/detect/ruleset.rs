@@ -204,6 +204,12 @@ impl RuleSet {
         found.unwrap_or(&self.always)
     }
 
+    /// Whether some rule has no `eventType` to index it by, so that every event meets a rule and
+    /// has its tree read.
+    pub(crate) fn meets_every_event(&self) -> bool {
+        !self.always.is_empty()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
