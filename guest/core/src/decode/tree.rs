@@ -1,8 +1,9 @@
 //! One raw event as a light JSON tree, read from its text once.
 //!
 //! Strings borrow from the text unless they hold escapes. Detection walks the tree (the field
-//! resolver in `detect/field.rs`); when detection is on, the typed [`LogEvent`] is read from the same
-//! tree through [`TreeDeserializer`] instead of from the text, so the text is scanned once.
+//! resolver in `detect/field.rs`); when every event meets some rule (as with the built-in pack),
+//! the typed [`LogEvent`] is read from the same tree through [`TreeDeserializer`] instead of from
+//! the text, so the text is scanned once.
 //!
 //! [`LogEvent`]: super::event::LogEvent
 
