@@ -355,7 +355,7 @@ pub(crate) fn user_document(dir: &Directory, user: &User, change: DirectoryChang
 
 /// The entity document of one device.
 pub(crate) fn device_document(
-    _dir: &Directory,
+    dir: &Directory,
     device: &Device,
     change: DirectoryChange,
     observed: &Observed<'_>,
@@ -397,7 +397,13 @@ pub(crate) fn device_document(
     for link in device.users() {
         let user = link.get("user");
         let field = |k: &str| user.and_then(|u| u.get(k)).and_then(Value::as_str);
-        let login = user.and_then(|u| u.get("profile")).and_then(|p| p.get("login")).and_then(Value::as_str);
+        // The device's copy of its user is as old as the device's own last change (an incremental
+        // sync refetches only changed devices); the directory's user is current, so a renamed
+        // user shows under the new login. The copy serves for a user the directory lacks.
+        let login = field("id")
+            .and_then(|id| dir.user(id))
+            .and_then(User::login)
+            .or_else(|| user.and_then(|u| u.get("profile")).and_then(|p| p.get("login")).and_then(Value::as_str));
         o.users.push(DeviceUser {
             created: s(link.get("created").and_then(Value::as_str)),
             id: s(field("id")),

@@ -181,6 +181,35 @@ fn device_entity_document_golden() {
     );
 }
 
+/// A device keeps Okta's copy of its user from when the device last changed; its document names
+/// the user by the directory's current login (renamed since), and by the copy for a user the
+/// directory does not hold.
+#[test]
+fn a_device_names_its_user_by_the_current_login() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    let mut renamed = dana();
+    renamed["profile"]["login"] = json!("dana.w@example.com");
+    renamed["lastUpdated"] = json!("2026-11-01T00:00:00.000Z");
+    let mut laptop = laptop();
+    laptop["lastUpdated"] = json!("2026-11-02T00:00:00.000Z");
+    let update = |objects| DirectoryUpdate { objects, observed_ms: T0, ..DirectoryUpdate::default() };
+    let result = engine.update_directory(update(vec![
+        object(DirectoryKind::User, "00uDANA", DirectoryChange::Modified, &renamed),
+        object(DirectoryKind::Device, "guoMBP", DirectoryChange::Modified, &laptop),
+    ]));
+    let device: Value = serde_json::from_str(&result.entities.last().expect("the device").document).expect("json");
+    assert_eq!(device["okta"]["device"]["users"][0]["login"], "dana.w@example.com");
+    assert_eq!(device["related"]["user"], json!(["dana.w@example.com"]));
+
+    let result = engine.update_directory(update(vec![
+        object(DirectoryKind::User, "00uDANA", DirectoryChange::Deleted, &renamed),
+        object(DirectoryKind::Device, "guoMBP", DirectoryChange::Modified, &laptop),
+    ]));
+    let device: Value = serde_json::from_str(&result.entities.last().expect("the device").document).expect("json");
+    assert_eq!(device["okta"]["device"]["users"][0]["login"], "Dana.Whitfield@example.com", "the device's copy");
+}
+
 #[test]
 fn bad_objects_are_problems_and_the_rest_is_applied() {
     let mut engine = engine();
