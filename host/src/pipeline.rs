@@ -574,10 +574,10 @@ impl OrgPipeline {
 }
 
 /// The `_id` of an entity document: its kind, id and a digest of the document without its
-/// `@timestamp` (when the sync saw the object), so the same change written again (a sync replayed
+/// `@timestamp` (when the sync saw the object). So the same change written again (a sync replayed
 /// after a crash between the sink write and the commit, at another time) has the same id and the
-/// OpenSearch sink's `create` keeps one copy, while each new state of an object (its `lastUpdated`, groups, roles or
-/// the kind of change differ) gets a new one.
+/// OpenSearch sink's `create` keeps one copy, while each new state of an object (its
+/// `lastUpdated`, groups, roles or the kind of change differ) gets a new one.
 fn entity_id(e: &crate::guest::Entity) -> String {
     let timeless = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&e.document) {
         Ok(mut doc) => {

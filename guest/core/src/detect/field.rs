@@ -12,7 +12,8 @@
 //!   parsed at most once per event.
 //!
 //! Events are held as a light borrowed [`Tree`] (`decode/tree.rs`; strings borrow from the event
-//! text), read once per event: the typed LogEvent is read from the same tree. The rule set numbers equal paths ([`FieldPath::id`]), so
+//! text); when every event meets a rule, the typed LogEvent is read from the same tree, so the
+//! text is read once. The rule set numbers equal paths ([`FieldPath::id`]), so
 //! a path many rules test (`eventType`, `client.userAgent.rawUserAgent`) is resolved once per event
 //! and replayed for the others.
 
@@ -189,6 +190,9 @@ pub(crate) struct EventView<'a> {
     /// number's range in them.
     gathered: Vec<Found<'a>>,
     ranges: Vec<Gathered>,
+    /// Path number → whether the walk resolved it (the trie's own list; empty without a trie).
+    /// A path it did not is resolved on its own.
+    held: &'a [bool],
     /// What each other numbered path resolved to, once per event (see [`FieldPath::id`]).
     memo: RefCell<Vec<Option<Rc<[Found<'a>]>>>>,
     /// Paths given as text (the correlations' group-by and value fields), parsed and numbered
@@ -197,9 +201,8 @@ pub(crate) struct EventView<'a> {
     book: Option<&'a RefCell<PathBook>>,
 }
 
-/// The raw event detection reads: the tree, when the caller already read it (the typed LogEvent
-/// was read from it too), and the text its strings borrow from (the event's own, or its whole API
-/// page's). Without a tree the text is the event's, and it is read here.
+/// The raw event detection reads: its text, and the tree when the caller already read it from
+/// that text (the typed LogEvent was read from it too); without one the text is read here.
 pub(crate) struct RawEvent<'a> {
     pub(crate) text: &'a str,
     pub(crate) tree: Option<Tree<'a>>,
@@ -282,13 +285,11 @@ impl PathTrie {
     }
 }
 
-/// Where a path's gathered values are: `start..start + len` of [`EventView::gathered`];
-/// `held` when the walk resolved it (otherwise it is resolved on its own).
+/// Where a path's gathered values are: `start..start + len` of [`EventView::gathered`].
 #[derive(Debug, Clone, Copy, Default)]
 struct Gathered {
     start: u32,
     len: u32,
-    held: bool,
 }
 
 /// Walks `tree` once below `node`, collecting `(path number, value)` in walk order: the order a
@@ -433,19 +434,20 @@ impl<'a> EventView<'a> {
             embedded: RefCell::default(),
             gathered: Vec::new(),
             ranges: Vec::new(),
+            held: &[],
             memo: RefCell::default(),
             book: None,
         }
     }
 
     /// `raw` is the LogEvent (its text, and its tree when already read), `ecs` the typed document
-    /// the normalizer built from it; `book` numbers the paths read by their text (it must start with the rule set's numbers).
-    /// With `trie`, its paths are all resolved in one walk now.
+    /// the normalizer built from it; `book` numbers the paths read by their text (it must start
+    /// with the rule set's numbers). With `trie`, its paths are all resolved in one walk now.
     pub(crate) fn with_document(
         raw: RawEvent<'a>,
         ecs: &'a dyn Members,
         book: Option<&'a RefCell<PathBook>>,
-        trie: Option<&PathTrie>,
+        trie: Option<&'a PathTrie>,
     ) -> EventView<'a> {
         let RawEvent { text: raw, tree } = raw;
         let tree: Tree<'a> = tree.unwrap_or_else(|| serde_json::from_str(raw).unwrap_or(Tree::Null));
@@ -456,7 +458,7 @@ impl<'a> EventView<'a> {
             gather(&tree, &trie.root, &embedded, &mut found);
             // Stable: each path keeps its walk order.
             found.sort_by_key(|(id, _)| *id);
-            ranges = trie.holds.iter().map(|&held| Gathered { held, ..Gathered::default() }).collect();
+            ranges = vec![Gathered::default(); trie.holds.len()];
             gathered.reserve(found.len());
             for (i, (id, value)) in found.into_iter().enumerate() {
                 let range = &mut ranges[id as usize];
@@ -474,6 +476,7 @@ impl<'a> EventView<'a> {
             embedded,
             gathered,
             ranges,
+            held: trie.map_or(&[], |t| &t.holds),
             memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
             book,
         }
@@ -493,7 +496,10 @@ impl<'a> EventView<'a> {
         let Some(id) = path.id.map(|id| id as usize) else {
             return self.resolve(path, &mut |v| f(v, None));
         };
-        if let Some(range) = self.ranges.get(id).filter(|r| r.held && (r.len > 0 || !path.in_ecs)) {
+        // Gathered by the walk: what it found, unless it found nothing and the ECS document may
+        // still have the path.
+        let gathered = self.held.get(id).copied().unwrap_or(false).then(|| self.ranges[id]);
+        if let Some(range) = gathered.filter(|r| r.len > 0 || !path.in_ecs) {
             let start = range.start as usize;
             for v in &self.gathered[start..start + range.len as usize] {
                 if f(v.val(), v.fold()) {
