@@ -23,6 +23,11 @@ pub mod diag;
 pub mod directory;
 pub mod normalize;
 
+/// The hasher of the core's hash maps: fixed, because std's `RandomState` would make the guest
+/// import WASI randomness and runs should not differ, and fast (foldhash; SipHash was about 3 % of
+/// detection). Lookups only: nothing the core outputs depends on a hash map's order.
+pub(crate) type FixedHash = foldhash::fast::FixedState;
+
 pub use detect::explain::{MatchedField, RuleMatch};
 pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
 pub use diag::Diagnostic;

@@ -57,6 +57,9 @@ impl Runtime {
     /// Compiles (or loads from cache) the component and links it.
     pub fn new(options: &RuntimeOptions) -> Result<Runtime> {
         let mut config = Config::new();
+        if std::env::var_os("OKTA_NORMALIZER_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = &options.cache_dir {
             let mut cache = CacheConfig::new();
             cache.with_directory(dir);

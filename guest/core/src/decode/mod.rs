@@ -215,10 +215,12 @@ fn push_unwrapped<'a>(items: &mut Vec<RawItem<'a>>, line: u32, raw: &'a str) {
 /// certainly does not: an envelope names `detail-type` or Okta's partner source, a hook delivery
 /// has `data` and `events`. (Every LogEvent has a `"detail"` key, in `transaction`, so that word
 /// proves nothing.)
+///
+/// It scans whole pages, so it uses `memchr`'s `memmem` (SIMD natively and in wasm with simd128)
+/// rather than `str::contains`.
 pub fn may_hold_envelopes(text: &str) -> bool {
-    text.contains("\"detail-type\"")
-        || text.contains("aws.partner/okta.com/")
-        || (text.contains("\"events\"") && text.contains("\"data\""))
+    let has = |needle: &str| memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
+    has("\"detail-type\"") || has("aws.partner/okta.com/") || (has("\"events\"") && has("\"data\""))
 }
 
 fn event_body(raw: &str) -> RawBody<'_> {

@@ -13,9 +13,9 @@
 //! a duplicate delivery never counts twice nor alerts again. Everything here is exported by
 //! [`Detector::export`] as deterministic JSON.
 
+use crate::FixedHash;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,7 +52,7 @@ pub(crate) struct Detector {
     /// rule name → dedup key → tally.
     tallies: BTreeMap<String, BTreeMap<String, Tally>>,
     seen: VecDeque<String>,
-    seen_set: HashSet<String, BuildHasherDefault<DefaultHasher>>,
+    seen_set: HashSet<String, FixedHash>,
     newest_ms: Option<i64>,
     watermark_ms: Option<i64>,
     advanced_ms: Option<i64>,

@@ -17,11 +17,11 @@
 //! a path many rules test (`eventType`, `client.userAgent.rawUserAgent`) is resolved once per event
 //! and replayed for the others.
 
+use crate::FixedHash;
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -348,7 +348,7 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: 
 /// the rules' number, so an event resolves it once for both.
 #[derive(Debug, Default)]
 pub(crate) struct PathBook {
-    by_text: HashMap<String, Option<Rc<FieldPath>>, BuildHasherDefault<DefaultHasher>>,
+    by_text: HashMap<String, Option<Rc<FieldPath>>, FixedHash>,
     /// [`FieldPath::key`] → number; starts with the rule set's.
     ids: BTreeMap<String, u32>,
 }

@@ -120,10 +120,31 @@ pub(crate) enum Pattern {
     Exact(String, Option<f64>),
     Prefix(String),
     Suffix(String),
-    Contains(String),
+    Contains(Needle),
     Any,
     /// Segments between `*`; the first is anchored at the start, the last at the end.
     Glob(Vec<Vec<Piece>>),
+}
+
+/// A `contains` text with its searcher, built once when the rule is compiled (wasm has no SIMD
+/// `memmem`; `str::contains` would set up a two-way searcher for every value it tests).
+#[derive(Debug, Clone)]
+pub(crate) struct Needle(Box<memchr::memmem::Finder<'static>>);
+
+impl Needle {
+    pub(crate) fn new(text: &str) -> Needle {
+        Needle(Box::new(memchr::memmem::Finder::new(text.as_bytes()).into_owned()))
+    }
+
+    fn is_in(&self, value: &str) -> bool {
+        self.0.find(value.as_bytes()).is_some()
+    }
+}
+
+impl PartialEq for Needle {
+    fn eq(&self, other: &Needle) -> bool {
+        self.0.needle() == other.0.needle()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,7 +563,7 @@ pub(crate) fn pattern(text: &str, kind: &str, cased: bool) -> Pattern {
         [a, b] if a.is_empty() => lit(b).map_or_else(|| Pattern::Glob(segments.clone()), Pattern::Suffix),
         [a, b] if b.is_empty() => lit(a).map_or_else(|| Pattern::Glob(segments.clone()), Pattern::Prefix),
         [a, b, c] if a.is_empty() && c.is_empty() => {
-            lit(b).map_or_else(|| Pattern::Glob(segments.clone()), Pattern::Contains)
+            lit(b).map_or_else(|| Pattern::Glob(segments.clone()), |s| Pattern::Contains(Needle::new(&s)))
         }
         _ => Pattern::Glob(segments),
     }
@@ -555,7 +576,7 @@ impl Pattern {
             Pattern::Exact(s, _) => value == s,
             Pattern::Prefix(s) => value.starts_with(s.as_str()),
             Pattern::Suffix(s) => value.ends_with(s.as_str()),
-            Pattern::Contains(s) => value.contains(s.as_str()),
+            Pattern::Contains(needle) => needle.is_in(value),
             Pattern::Any => true,
             Pattern::Glob(segments) => glob(segments, value),
         }
@@ -902,7 +923,7 @@ mod tests {
         let p = pattern("*é?", "", false);
         assert!(p.matches("café!") && !p.matches("café"));
         assert_eq!(pattern("*", "", false), Pattern::Any);
-        assert_eq!(pattern("x", "contains", false), Pattern::Contains("x".into()));
+        assert_eq!(pattern("x", "contains", false), Pattern::Contains(Needle::new("x")));
         assert!(pattern("a?", "", false).matches("ab"));
         assert_eq!(crate::decode::tree::Num::I(3).text(), "3");
     }

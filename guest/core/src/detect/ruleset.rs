@@ -7,16 +7,14 @@
 //! An event whose typed decode found no `eventType` (for example one with lowercased keys) is
 //! matched against every rule.
 
+use crate::FixedHash;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use super::field::{FieldPath, PathTrie};
 use super::parse::parse_source;
 use super::rule::{Body, Rule};
 use super::stateful::Spec;
 use crate::{RuleError, RuleInfo, RuleSource};
-
-type Fixed = BuildHasherDefault<DefaultHasher>;
 
 /// Every loaded rule, compiled and indexed.
 #[derive(Debug, Default)]
@@ -34,7 +32,7 @@ pub(crate) struct RuleSet {
     /// rule index → its spec, for correlations.
     pub(crate) rule_spec: Vec<Option<usize>>,
     /// Detection rules by required eventType (lowercased), merged with `always`, sorted.
-    by_event_type: HashMap<String, Candidates, Fixed>,
+    by_event_type: HashMap<String, Candidates, FixedHash>,
     /// Detection rules with no eventType requirement.
     always: Candidates,
     /// Every detection rule.

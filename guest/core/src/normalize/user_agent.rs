@@ -4,8 +4,6 @@
 //! only avoids recomputing a pure function, so output does not depend on it.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::BuildHasherDefault;
 
 /// What we keep from a parsed user agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,8 +19,7 @@ pub struct Parsed {
 /// A bounded cache of parsed user agents.
 #[derive(Debug, Default)]
 pub struct Cache {
-    /// A fixed hasher: std's default `RandomState` would make the guest import WASI randomness.
-    entries: HashMap<String, Parsed, BuildHasherDefault<DefaultHasher>>,
+    entries: HashMap<String, Parsed, crate::FixedHash>,
 }
 
 /// Beyond this many distinct user agents the cache starts over; it never grows without bound.

@@ -39,9 +39,11 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+use crate::FixedHash;
 
 #[allow(unused_imports, reason = "the whole contract, whether or not detect/ names every item yet")]
 pub(crate) use spec::{
@@ -110,20 +112,52 @@ struct Out {
     details: Vec<(String, String)>,
 }
 
-/// All correlation state, keyed by spec name so it survives rule reloads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// All correlation state. It is saved keyed by spec name, so it survives rule reloads; in memory
+/// each spec's state sits at the spec's index, so a hit finds it without comparing names.
+#[derive(Debug, Clone)]
 pub(crate) struct State {
     /// [`VERSION`]; a missing one reads as 0 and is refused.
-    #[serde(default)]
     v: u32,
-    #[serde(default)]
-    specs: BTreeMap<String, SpecState>,
+    /// By spec index, once the spec at that index has been seen: its name and its state.
+    slots: Vec<Option<Slot>>,
+    /// State no spec has claimed yet: just imported, or set aside when the rule set changed.
+    /// [`State::slot`] claims it by name.
+    unclaimed: BTreeMap<String, SpecState>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    /// The spec this index belongs to; another name here means the rule set changed.
+    name: String,
+    state: Option<SpecState>,
 }
 
 impl Default for State {
     fn default() -> Self {
-        State { v: VERSION, specs: BTreeMap::new() }
+        State { v: VERSION, slots: Vec::new(), unclaimed: BTreeMap::new() }
     }
+}
+
+/// Equal when they hold the same state under the same names, wherever it sits.
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.v == other.v && self.by_name() == other.by_name()
+    }
+}
+
+/// The saved form of [`State`].
+#[derive(Serialize)]
+struct Saved<'a> {
+    v: u32,
+    specs: BTreeMap<&'a str, &'a SpecState>,
+}
+
+#[derive(Deserialize)]
+struct Loaded {
+    #[serde(default)]
+    v: u32,
+    #[serde(default)]
+    specs: BTreeMap<String, SpecState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,26 +167,65 @@ struct SpecState {
     groups: Groups,
 }
 
+/// A spec's groups by key. Hashed, because a hit looks its group up among thousands by a key
+/// that starts like all the others (`["user@…`), where a sorted map compares a dozen keys. It is
+/// saved sorted by key, so the bytes do not depend on the map's order; nothing else iterates it
+/// in an order that shows (eviction and fires sort what they take from it).
+#[derive(Debug, Clone, PartialEq)]
+struct GroupMap<G>(HashMap<String, G, FixedHash>);
+
+impl<G> Default for GroupMap<G> {
+    fn default() -> Self {
+        GroupMap(HashMap::default())
+    }
+}
+
+impl<G> std::ops::Deref for GroupMap<G> {
+    type Target = HashMap<String, G, FixedHash>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<G> std::ops::DerefMut for GroupMap<G> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<G: Serialize> Serialize for GroupMap<G> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let sorted: BTreeMap<&String, &G> = self.0.iter().collect();
+        sorted.serialize(serializer)
+    }
+}
+
+impl<'de, G: Deserialize<'de>> Deserialize<'de> for GroupMap<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        HashMap::deserialize(deserializer).map(GroupMap)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Groups {
-    Window(BTreeMap<String, window::Group>),
-    NewValue(BTreeMap<String, new_value::Group>),
-    Absence(BTreeMap<String, absence::Group>),
-    Geo(BTreeMap<String, geo::Group>),
-    Session(BTreeMap<String, session::Group>),
+    Window(GroupMap<window::Group>),
+    NewValue(GroupMap<new_value::Group>),
+    Absence(GroupMap<absence::Group>),
+    Geo(GroupMap<geo::Group>),
+    Session(GroupMap<session::Group>),
 }
 
 impl Groups {
     fn empty_for(kind: &Kind) -> Groups {
         match kind {
             Kind::EventCount { .. } | Kind::ValueCount { .. } | Kind::Temporal { .. } | Kind::Distribution { .. } => {
-                Groups::Window(BTreeMap::new())
+                Groups::Window(GroupMap::default())
             }
-            Kind::NewValue { .. } => Groups::NewValue(BTreeMap::new()),
-            Kind::Absence => Groups::Absence(BTreeMap::new()),
-            Kind::GeoVelocity { .. } => Groups::Geo(BTreeMap::new()),
-            Kind::SessionDrift { .. } => Groups::Session(BTreeMap::new()),
+            Kind::NewValue { .. } => Groups::NewValue(GroupMap::default()),
+            Kind::Absence => Groups::Absence(GroupMap::default()),
+            Kind::GeoVelocity { .. } => Groups::Geo(GroupMap::default()),
+            Kind::SessionDrift { .. } => Groups::Session(GroupMap::default()),
         }
     }
 
@@ -171,7 +244,7 @@ impl Groups {
     }
 
     fn entries(&self) -> usize {
-        fn sum<G: Recency>(g: &BTreeMap<String, G>) -> usize {
+        fn sum<G: Recency>(g: &GroupMap<G>) -> usize {
             g.values().map(Recency::entries).sum()
         }
         match self {
@@ -197,7 +270,7 @@ trait Recency {
 /// Runs `f` on the group under `key` (created when missing; `fresh` tells), then drops the group if
 /// it holds nothing or evicts over the cap.
 fn with_group<G: Recency + Default>(
-    groups: &mut BTreeMap<String, G>,
+    groups: &mut GroupMap<G>,
     key: &str,
     cap: usize,
     f: impl FnOnce(&mut G, bool) -> Option<Out>,
@@ -224,7 +297,7 @@ fn with_group<G: Recency + Default>(
 
 /// Keeps at most `cap` groups: evicts the least recently seen (ties by key) down to 90 % of `cap`,
 /// so eviction runs once per many new groups.
-fn evict<G: Recency>(groups: &mut BTreeMap<String, G>, cap: usize) {
+fn evict<G: Recency>(groups: &mut GroupMap<G>, cap: usize) {
     if groups.len() <= cap {
         return;
     }
@@ -320,7 +393,7 @@ impl State {
         }
         let Some(values) = group_values(s, hit.rule, hit.fields) else { return Vec::new() };
         let key = key_of(&values);
-        let Some(state) = self.spec_state(s) else { return Vec::new() };
+        let Some(state) = self.spec_state(spec, s) else { return Vec::new() };
         let groups = &mut state.groups;
         let cap = s.max_groups;
         let out = match (&s.kind, groups) {
@@ -366,9 +439,9 @@ impl State {
             if !prune && !is_absence {
                 continue;
             }
-            let Some(st) = self.specs.get_mut(&s.name) else { continue };
+            let Some(st) = self.slot(index, s) else { continue };
             if !st.groups.fits(&s.kind) {
-                self.specs.remove(&s.name);
+                self.clear(index);
                 continue;
             }
             let horizon = watermark_ms.saturating_sub(s.timespan_ms);
@@ -400,7 +473,7 @@ impl State {
                 Groups::Session(g) => g.retain(|_, grp| grp.prune(horizon)),
             }
             if st.groups.len() == 0 {
-                self.specs.remove(&s.name);
+                self.clear(index);
             }
         }
         fires.sort_by(|a, b| (a.time_ms, a.spec, &a.group).cmp(&(b.time_ms, b.spec, &b.group)));
@@ -409,7 +482,14 @@ impl State {
 
     /// The state as deterministic bytes (JSON over sorted maps).
     pub(crate) fn export(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(&Saved { v: self.v, specs: self.by_name() }).unwrap_or_default()
+    }
+
+    /// Every spec's state by name.
+    fn by_name(&self) -> BTreeMap<&str, &SpecState> {
+        let mut specs: BTreeMap<&str, &SpecState> = self.unclaimed.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        specs.extend(self.slots.iter().flatten().filter_map(|slot| Some((slot.name.as_str(), slot.state.as_ref()?))));
+        specs
     }
 
     /// Reads what [`State::export`] wrote. Empty bytes are an empty state.
@@ -417,8 +497,9 @@ impl State {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(State::default());
         }
-        let state: State = serde_json::from_slice(bytes)
+        let loaded: Loaded = serde_json::from_slice(bytes)
             .map_err(|e| format!("the detection state is not one this version wrote ({e}); start without it"))?;
+        let state = State { v: loaded.v, slots: Vec::new(), unclaimed: loaded.specs };
         if state.v != VERSION {
             return Err(format!(
                 "the detection state is format version {}, this engine reads version {VERSION}; start without it",
@@ -433,26 +514,59 @@ impl State {
     pub(crate) fn retain_specs(&mut self, specs: &[Spec]) {
         let keep: BTreeMap<&str, (String, &Kind)> =
             specs.iter().map(|s| (s.name.as_str(), (fingerprint(s), &s.kind))).collect();
-        self.specs
+        self.set_aside();
+        self.unclaimed
             .retain(|name, st| keep.get(name.as_str()).is_some_and(|(fp, kind)| *fp == st.fp && st.groups.fits(kind)));
     }
 
     /// (groups, entries) over all specs.
     #[allow(dead_code, reason = "for stats and tests; the detector does not report it yet")]
     pub(crate) fn size(&self) -> (usize, usize) {
-        self.specs.values().fold((0, 0), |(g, e), s| (g + s.groups.len(), e + s.groups.entries()))
+        let slotted = self.slots.iter().flatten().filter_map(|slot| slot.state.as_ref());
+        slotted.chain(self.unclaimed.values()).fold((0, 0), |(g, e), s| (g + s.groups.len(), e + s.groups.entries()))
     }
 
-    /// The spec's state, created (or replaced when it was built for another shape) as needed.
-    /// State this engine made, or imported through [`State::retain_specs`], has the spec's
-    /// fingerprint already, so only a new or misfit state computes it.
-    fn spec_state(&mut self, spec: &Spec) -> Option<&mut SpecState> {
-        let fits = self.specs.get(&spec.name).is_some_and(|st| st.groups.fits(&spec.kind));
-        if !fits {
-            let fresh = SpecState { fp: fingerprint(spec), groups: Groups::empty_for(&spec.kind) };
-            self.specs.insert(spec.name.clone(), fresh);
+    /// The state of `specs[index]` when it has any. The first use of an index claims the spec's
+    /// state from [`State::unclaimed`]; a use that finds another spec's name there (the rule set
+    /// changed) first sets every slot's state aside, to be claimed again by name.
+    fn slot(&mut self, index: usize, spec: &Spec) -> Option<&mut SpecState> {
+        if self.slots.get(index).and_then(Option::as_ref).is_some_and(|slot| slot.name != spec.name) {
+            self.set_aside();
         }
-        self.specs.get_mut(&spec.name)
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, || None);
+        }
+        let slot = self.slots[index]
+            .get_or_insert_with(|| Slot { name: spec.name.clone(), state: self.unclaimed.remove(&spec.name) });
+        slot.state.as_mut()
+    }
+
+    /// Moves every slot's state to [`State::unclaimed`] and forgets which spec each index held.
+    fn set_aside(&mut self) {
+        for slot in std::mem::take(&mut self.slots).into_iter().flatten() {
+            if let Some(state) = slot.state {
+                self.unclaimed.insert(slot.name, state);
+            }
+        }
+    }
+
+    /// Drops the state of `specs[index]` (after [`State::slot`] found it).
+    fn clear(&mut self, index: usize) {
+        if let Some(Some(slot)) = self.slots.get_mut(index) {
+            slot.state = None;
+        }
+    }
+
+    /// The state of `specs[index]`, created (or replaced when it was built for another shape) as
+    /// needed. State this engine made, or imported through [`State::retain_specs`], has the
+    /// spec's fingerprint already, so only a new or misfit state computes it.
+    fn spec_state(&mut self, index: usize, spec: &Spec) -> Option<&mut SpecState> {
+        let fits = self.slot(index, spec).is_some_and(|st| st.groups.fits(&spec.kind));
+        let slot = self.slots.get_mut(index)?.as_mut()?;
+        if !fits {
+            slot.state = Some(SpecState { fp: fingerprint(spec), groups: Groups::empty_for(&spec.kind) });
+        }
+        slot.state.as_mut()
     }
 }
 

@@ -982,6 +982,30 @@ fn retain_specs_and_changed_specs_drop_state() {
     assert_eq!(r.state.size(), (1, 1));
 }
 
+/// State sits at its spec's index in memory but belongs to the spec's name: with the rule set
+/// reordered (or a spec removed), every spec still reads its own groups and no other's.
+#[test]
+fn state_follows_its_spec_by_name_when_the_rule_set_changes_order() {
+    let mut r = Run::new(vec![push_bombing(), new_ip(false)]);
+    for t in 0..4 {
+        assert!(r.hit(0, "deny", t, A).is_empty());
+    }
+    r.hit(1, "login", 0, &[("actor.alternateId", "a"), ("client.ipAddress", "1.1.1.1")]);
+    let before = r.state.export();
+    r.specs.reverse();
+    assert_eq!(r.state.export(), before, "reordering alone changes nothing");
+    // The fifth deny, now at index 1, completes the window the first four began at index 0.
+    let fired = r.hit(1, "deny", 4, A);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0].spec, fired[0].count), (1, 5));
+    // new_ip, now at index 0, still knows the pair it saw at index 1.
+    assert!(r.hit(0, "login", 5, &[("actor.alternateId", "a"), ("client.ipAddress", "1.1.1.1")]).is_empty());
+    // With push_bombing gone from the rule set, new_ip's state is still its own.
+    r.specs.remove(1);
+    assert!(r.hit(0, "login", 6, &[("actor.alternateId", "a"), ("client.ipAddress", "1.1.1.1")]).is_empty());
+    assert_eq!(r.hit(0, "login", 7, &[("actor.alternateId", "a"), ("client.ipAddress", "2.2.2.2")]).len(), 1);
+}
+
 #[test]
 fn identical_streams_give_identical_bytes_and_fires() {
     let run = || {
