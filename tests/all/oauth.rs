@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 const RS_CLIENT: &str = "0oa-rs-service-app";
 const ES_CLIENT: &str = "0oa-es-service-app";
+const ES512_CLIENT: &str = "0oa-es512-app";
 const DPOP_CLIENT: &str = "0oa-dpop-service-app";
 const OIN_CLIENT: &str = "0oa-oin-integration";
 const OIN_SECRET: &str = "oin-secret-Zx81-qq_0123456789abcdefghij";
@@ -56,6 +57,7 @@ fn oauth_config() -> OAuthConfig {
         clients: vec![
             app(RS_CLIENT, vec![public_jwk("test-rsa-a.pem", "rsa-a"), public_jwk("test-rsa-b.pem", "rsa-b")], false),
             app(ES_CLIENT, vec![public_jwk("test-ec-p256.pem", "test-ec-p256")], false),
+            app(ES512_CLIENT, vec![public_jwk("test-ec-p521.pem", "test-ec-p521")], false),
             app(DPOP_CLIENT, vec![public_jwk("test-ec-p256.pem", "dpop-app-key")], true),
         ],
         oin_clients: vec![OinClient {
@@ -175,7 +177,7 @@ fn assert_exactly_once(dir: &Path, name: &str, expected: &[Value]) {
 
 /// Asserts that no secret of the tests' keys and clients appears in `text`.
 fn assert_no_secrets(text: &str) {
-    for name in ["test-rsa-a.jwk.json", "test-ec-p256.jwk.json"] {
+    for name in ["test-rsa-a.jwk.json", "test-ec-p256.jwk.json", "test-ec-p521.jwk.json"] {
         let jwk: Value = serde_json::from_str(&key_text(name)).expect("jwk");
         for member in ["d", "p", "q", "dp", "dq", "qi"] {
             if let Some(v) = jwk[member].as_str() {
@@ -183,7 +185,7 @@ fn assert_no_secrets(text: &str) {
             }
         }
     }
-    for pem in ["test-rsa-a.pem", "test-rsa-b.pem", "test-ec-p256.pem"] {
+    for pem in ["test-rsa-a.pem", "test-rsa-b.pem", "test-ec-p256.pem", "test-ec-p521.pem", "test-ec-p521.sec1.pem"] {
         let body = key_text(pem);
         let line = body.lines().nth(1).expect("a base64 line");
         assert!(!text.contains(line), "PEM key material ({pem}) in: {text}");
@@ -225,16 +227,27 @@ async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
             ),
             50,
         ),
+        // ES512 (P-521, which jsonwebtoken lacks), from a SEC1 PEM.
+        org_toml(
+            &dir,
+            &sim,
+            "ec521",
+            &format!(
+                "type = \"private_key_jwt\"\nclient_id = {ES512_CLIENT:?}\nkey_file = {:?}",
+                key_path("test-ec-p521.sec1.pem")
+            ),
+            50,
+        ),
     ];
     let results = poll_once(load_config(&dir, &orgs)).await;
-    for name in ["rsa", "ec"] {
+    for name in ["rsa", "ec", "ec521"] {
         result(&results, name).1.as_ref().unwrap_or_else(|e| panic!("org {name}: {e:#}"));
         assert_exactly_once(&dir, name, &batch);
     }
     let counts = sim.oauth_counts();
-    assert_eq!(counts.tokens_issued, 2, "one token per org, reused for every page: {counts:?}");
+    assert_eq!(counts.tokens_issued, 3, "one token per org, reused for every page: {counts:?}");
     assert_eq!(counts.token_errors, 0, "{counts:?}");
-    assert!(counts.resource_calls >= 6, "three pages per org at least: {counts:?}");
+    assert!(counts.resource_calls >= 9, "three pages per org at least: {counts:?}");
     assert_eq!(counts.resource_rejections, 0, "{counts:?}");
 }
 
@@ -680,7 +693,7 @@ async fn dpop_proofs_are_bound_to_method_url_token_and_a_single_use() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["errorCode"], "E0000011");
     let challenge = r.header("www-authenticate").expect("challenge");
-    assert!(challenge.starts_with("DPoP algs=\"RS256 RS384 RS512 ES256 ES384\""), "{challenge}");
+    assert!(challenge.starts_with("DPoP algs=\"RS256 RS384 RS512 ES256 ES384 ES512\""), "{challenge}");
     assert!(
         challenge.contains("error=\"invalid_dpop_proof\"")
             && challenge.contains("error_description=\"'htu' claim in the DPoP proof JWT is invalid.\"")

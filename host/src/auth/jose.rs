@@ -1,10 +1,11 @@
 //! The little of JOSE that Okta's OAuth needs: compact JWS signing and verification with RS256/384/512
-//! and ES256/384, private keys from PEM (PKCS#8, PKCS#1, SEC1) or JWK JSON, public JWKs and RFC 7638
-//! thumbprints.
+//! and ES256/384/512, private keys from PEM (PKCS#8, PKCS#1, SEC1) or JWK JSON, public JWKs and
+//! RFC 7638 thumbprints.
 //!
-//! The cryptography is `jsonwebtoken`'s (on the aws-lc-rs that rustls already links); keys are read
-//! by RustCrypto's format crates (`pem`, `pkcs8`, `pkcs1`, and `p256`/`p384` for EC keys and their
-//! JWKs). This module only chooses among them and keeps the JWS header as the caller wrote it.
+//! The cryptography is `jsonwebtoken`'s (on the aws-lc-rs that rustls already links), and for ES512,
+//! which `jsonwebtoken` lacks, aws-lc-rs's own ECDSA; keys are read by RustCrypto's format crates
+//! (`pem`, `pkcs8`, `pkcs1`, and `p256`/`p384`/`p521` for EC keys and their JWKs). This module only
+//! chooses among them and keeps the JWS header as the caller wrote it.
 //!
 //! Both sides use it: the poller signs client assertions and DPoP proofs, the simulator verifies
 //! them. The unit tests check both against signatures made by OpenSSL and against RFC 7638's
@@ -13,6 +14,9 @@
 use std::fmt;
 
 use aws_lc_rs::digest;
+use aws_lc_rs::signature::{
+    ECDSA_P521_SHA512_FIXED, ECDSA_P521_SHA512_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey,
+};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, crypto, jwk::Jwk};
@@ -48,8 +52,7 @@ pub fn random_id(n: usize) -> String {
     b64(&buf)
 }
 
-/// The JWS algorithms the poller signs with and the simulator accepts (Okta also accepts ES512,
-/// which `jsonwebtoken` does not implement).
+/// The JWS algorithms the poller signs with and the simulator accepts: the ones Okta accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
     Rs256,
@@ -57,10 +60,11 @@ pub enum Alg {
     Rs512,
     Es256,
     Es384,
+    Es512,
 }
 
 impl Alg {
-    pub const ALL: [Alg; 5] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384];
+    pub const ALL: [Alg; 6] = [Alg::Rs256, Alg::Rs384, Alg::Rs512, Alg::Es256, Alg::Es384, Alg::Es512];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +73,7 @@ impl Alg {
             Alg::Rs512 => "RS512",
             Alg::Es256 => "ES256",
             Alg::Es384 => "ES384",
+            Alg::Es512 => "ES512",
         }
     }
 
@@ -81,17 +86,20 @@ impl Alg {
         match self {
             Alg::Es256 => Some(Curve::P256),
             Alg::Es384 => Some(Curve::P384),
+            Alg::Es512 => Some(Curve::P521),
             Alg::Rs256 | Alg::Rs384 | Alg::Rs512 => None,
         }
     }
 
-    fn jwt(self) -> Algorithm {
+    /// `jsonwebtoken`'s name for it (`None` for ES512, which it does not implement).
+    fn jwt(self) -> Option<Algorithm> {
         match self {
-            Alg::Rs256 => Algorithm::RS256,
-            Alg::Rs384 => Algorithm::RS384,
-            Alg::Rs512 => Algorithm::RS512,
-            Alg::Es256 => Algorithm::ES256,
-            Alg::Es384 => Algorithm::ES384,
+            Alg::Rs256 => Some(Algorithm::RS256),
+            Alg::Rs384 => Some(Algorithm::RS384),
+            Alg::Rs512 => Some(Algorithm::RS512),
+            Alg::Es256 => Some(Algorithm::ES256),
+            Alg::Es384 => Some(Algorithm::ES384),
+            Alg::Es512 => None,
         }
     }
 }
@@ -106,6 +114,7 @@ impl fmt::Display for Alg {
 enum Curve {
     P256,
     P384,
+    P521,
 }
 
 impl Curve {
@@ -113,19 +122,40 @@ impl Curve {
         match self {
             Curve::P256 => "P-256",
             Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
         }
     }
 }
 
 /// A private key that signs JWTs. Its `Debug` shows the kind of key, never key material.
 pub struct SigningKey {
-    key: EncodingKey,
+    key: Signer,
     kind: Kind,
     alg: Alg,
     /// The public half as a JWK (`kty` and its key parameters only).
     public: Value,
     /// The `kid` the key's JWK carried, if it was given as a JWK.
     jwk_kid: Option<String>,
+}
+
+/// What signs: `jsonwebtoken` for RSA, P-256 and P-384; aws-lc-rs for P-521 (fixed `r‖s`
+/// signatures, as JWS wants them).
+enum Signer {
+    Jwt(EncodingKey),
+    P521(EcdsaKeyPair),
+}
+
+impl Signer {
+    /// The base64url signature of `input`.
+    fn sign(&self, input: &[u8], alg: Alg) -> Option<String> {
+        match self {
+            Signer::Jwt(key) => crypto::sign(input, key, alg.jwt()?).ok(),
+            Signer::P521(pair) => {
+                let sig = pair.sign(&aws_lc_rs::rand::SystemRandom::new(), input).ok()?;
+                Some(b64(sig.as_ref()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -195,10 +225,13 @@ impl SigningKey {
                 if let Ok(ec) = p384::SecretKey::from_pkcs8_der(der) {
                     return SigningKey::p384(&ec, None);
                 }
+                if let Ok(ec) = p521::SecretKey::from_pkcs8_der(der) {
+                    return SigningKey::p521(&ec, None);
+                }
                 let info = pkcs8::PrivateKeyInfo::from_der(der)
                     .map_err(|e| format!("the PKCS#8 key could not be read ({e})"))?;
                 if info.algorithm.oid != RSA_ENCRYPTION {
-                    return Err("the PKCS#8 key is neither RSA nor EC on P-256 or P-384".into());
+                    return Err("the PKCS#8 key is neither RSA nor EC on P-256, P-384 or P-521".into());
                 }
                 SigningKey::rsa_pkcs1(info.private_key, Alg::Rs256, None)
             }
@@ -207,9 +240,12 @@ impl SigningKey {
                 if let Ok(ec) = p256::SecretKey::from_sec1_der(der) {
                     return SigningKey::p256(&ec, None);
                 }
-                let ec = p384::SecretKey::from_sec1_der(der)
-                    .map_err(|_| "the SEC1 EC key could not be read, or is not on P-256 or P-384".to_owned())?;
-                SigningKey::p384(&ec, None)
+                if let Ok(ec) = p384::SecretKey::from_sec1_der(der) {
+                    return SigningKey::p384(&ec, None);
+                }
+                let ec = p521::SecretKey::from_sec1_der(der)
+                    .map_err(|_| "the SEC1 EC key could not be read, or is not on P-256, P-384 or P-521".to_owned())?;
+                SigningKey::p521(&ec, None)
             }
         }
     }
@@ -273,7 +309,8 @@ impl SigningKey {
                 match crv {
                     "P-256" => SigningKey::p256(&p256::SecretKey::from_jwk_str(&text).map_err(invalid)?, kid),
                     "P-384" => SigningKey::p384(&p384::SecretKey::from_jwk_str(&text).map_err(invalid)?, kid),
-                    _ => Err(format!("the EC JWK's curve {crv:?} is not P-256 or P-384")),
+                    "P-521" => SigningKey::p521(&p521::SecretKey::from_jwk_str(&text).map_err(invalid)?, kid),
+                    _ => Err(format!("the EC JWK's curve {crv:?} is not P-256, P-384 or P-521")),
                 }
             }
             other => Err(format!("the JWK's kty {other:?} is not RSA or EC")),
@@ -289,14 +326,14 @@ impl SigningKey {
             "e": b64(rsa.public_exponent.as_bytes()),
         });
         let kind = Kind::Rsa { bits: rsa.modulus.as_bytes().len() * 8 };
-        SigningKey::checked(EncodingKey::from_rsa_der(der), kind, alg, public, jwk_kid)
+        SigningKey::checked(Signer::Jwt(EncodingKey::from_rsa_der(der)), kind, alg, public, jwk_kid)
     }
 
     fn p256(ec: &p256::SecretKey, jwk_kid: Option<String>) -> Result<SigningKey, String> {
         let der = ec.to_pkcs8_der().map_err(|e| format!("the EC key could not be encoded ({e})"))?;
         let public = serde_json::to_value(ec.public_key().to_jwk()).expect("a JWK serializes");
         SigningKey::checked(
-            EncodingKey::from_ec_der(der.as_bytes()),
+            Signer::Jwt(EncodingKey::from_ec_der(der.as_bytes())),
             Kind::Ec(Curve::P256),
             Alg::Es256,
             public,
@@ -308,7 +345,7 @@ impl SigningKey {
         let der = ec.to_pkcs8_der().map_err(|e| format!("the EC key could not be encoded ({e})"))?;
         let public = serde_json::to_value(ec.public_key().to_jwk()).expect("a JWK serializes");
         SigningKey::checked(
-            EncodingKey::from_ec_der(der.as_bytes()),
+            Signer::Jwt(EncodingKey::from_ec_der(der.as_bytes())),
             Kind::Ec(Curve::P384),
             Alg::Es384,
             public,
@@ -316,16 +353,31 @@ impl SigningKey {
         )
     }
 
+    fn p521(ec: &p521::SecretKey, jwk_kid: Option<String>) -> Result<SigningKey, String> {
+        let der = ec.to_pkcs8_der().map_err(|e| format!("the EC key could not be encoded ({e})"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P521_SHA512_FIXED_SIGNING, der.as_bytes())
+            .map_err(|_| "the EC key's numbers do not form a valid key".to_owned())?;
+        // The public JWK from the key pair's own point (uncompressed: 0x04, x, y), so it is the
+        // key that signs.
+        let point = pair.public_key().as_ref();
+        let coordinate = |range: std::ops::Range<usize>| point.get(range).map(b64);
+        let (Some(x), Some(y)) = (coordinate(1..67), coordinate(67..133)) else {
+            return Err("the EC key's public point is not an uncompressed P-521 point".into());
+        };
+        let public = serde_json::json!({"kty": "EC", "crv": "P-521", "x": x, "y": y});
+        SigningKey::checked(Signer::P521(pair), Kind::Ec(Curve::P521), Alg::Es512, public, jwk_kid)
+    }
+
     /// The key, once it has signed a test message: `jsonwebtoken` reads the key only when it
     /// signs, and a key that cannot sign should fail when it is loaded, not on first use.
     fn checked(
-        key: EncodingKey,
+        key: Signer,
         kind: Kind,
         alg: Alg,
         public: Value,
         jwk_kid: Option<String>,
     ) -> Result<SigningKey, String> {
-        if crypto::sign(b"probe", &key, alg.jwt()).is_err() {
+        if key.sign(b"probe", alg).is_none() {
             return Err(match kind {
                 Kind::Rsa { .. } => "the RSA key's numbers do not form a valid 2048- to 8192-bit key".to_owned(),
                 Kind::Ec(_) => "the EC key's numbers do not form a valid key".to_owned(),
@@ -377,7 +429,7 @@ impl SigningKey {
         header.insert("alg".into(), Value::from(self.alg.name()));
         let input =
             format!("{}.{}", b64(Value::Object(header).to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-        let sig = crypto::sign(input.as_bytes(), &self.key, self.alg.jwt()).expect("a checked key signs");
+        let sig = self.key.sign(input.as_bytes(), self.alg).expect("a checked key signs");
         format!("{input}.{sig}")
     }
 }
@@ -445,7 +497,7 @@ impl Jws {
     }
 
     /// Checks the signature against a public JWK, with the header's `alg`, which must fit the
-    /// key (RS* for RSA; ES256/384 for P-256/384).
+    /// key (RS* for RSA; ES256/384/512 for P-256/384/521).
     pub fn verify(&self, jwk: &Value) -> bool {
         let Some(alg) = self.alg() else { return false };
         let fits = match (jwk.get("kty").and_then(Value::as_str), alg.curve()) {
@@ -456,9 +508,25 @@ impl Jws {
         if !fits {
             return false;
         }
+        if alg == Alg::Es512 {
+            return self.verify_es512(jwk).unwrap_or(false);
+        }
+        let Some(algorithm) = alg.jwt() else { return false };
         let Ok(jwk) = serde_json::from_value::<Jwk>(jwk.clone()) else { return false };
         let Ok(key) = DecodingKey::from_jwk(&jwk) else { return false };
-        crypto::verify(&self.signature, self.signing_input.as_bytes(), &key, alg.jwt()).unwrap_or(false)
+        crypto::verify(&self.signature, self.signing_input.as_bytes(), &key, algorithm).unwrap_or(false)
+    }
+
+    /// ES512 by aws-lc-rs: the JWK's `x` and `y` (66 bytes each) as an uncompressed point, and
+    /// the signature as `r‖s` (132 bytes). `None` when the JWK's members are not that.
+    fn verify_es512(&self, jwk: &Value) -> Option<bool> {
+        let coordinate = |name: &str| b64_decode(jwk.get(name)?.as_str()?).filter(|c| c.len() == 66);
+        let mut point = vec![0x04];
+        point.extend(coordinate("x")?);
+        point.extend(coordinate("y")?);
+        let signature = b64_decode(&self.signature)?;
+        let key = UnparsedPublicKey::new(&ECDSA_P521_SHA512_FIXED, point);
+        Some(key.verify(self.signing_input.as_bytes(), &signature).is_ok())
     }
 }
 
@@ -545,6 +613,46 @@ mod tests {
         assert!(!Jws::parse(&ours).expect("parses").verify(&SigningKey::generate_es256().public_jwk()));
         let rsa = SigningKey::from_text(&key("test-rsa-a.pem")).expect("rsa");
         assert!(!Jws::parse(&ours).expect("parses").verify(&rsa.public_jwk()), "an ES256 JWS never verifies with RSA");
+    }
+
+    /// ES512, which `jsonwebtoken` lacks: the three forms of a P-521 key load alike, a signature
+    /// made by OpenSSL (`openssl dgst -sha512 -sign test-ec-p521.pem`, DER converted to r‖s)
+    /// verifies, ours verify (ECDSA is randomized, so not byte-equal), and a changed payload,
+    /// another P-521 key, a P-256 key or an RSA key do not.
+    #[test]
+    fn es512_loads_every_form_and_interoperates_with_openssl() {
+        let k = SigningKey::from_text(&key("test-ec-p521.pem")).expect("pkcs8");
+        let sec1 = SigningKey::from_text(&key("test-ec-p521.sec1.pem")).expect("sec1");
+        let jwk = SigningKey::from_text(&key("test-ec-p521.jwk.json")).expect("jwk");
+        assert_eq!(k.public_jwk(), sec1.public_jwk());
+        assert_eq!(k.public_jwk(), jwk.public_jwk());
+        let file: Value = serde_json::from_str(&key("test-ec-p521.jwk.json")).expect("json");
+        assert_eq!(k.public_jwk()["x"], file["x"]);
+        assert_eq!(k.public_jwk()["y"], file["y"]);
+        assert_eq!((k.alg(), k.describe()), (Alg::Es512, "EC P-521, ES512".to_owned()));
+        assert_eq!(jwk.jwk_kid(), Some("test-ec-p521"));
+
+        let openssl = "eyJhbGciOiJFUzUxMiJ9.eyJpc3MiOiJ0ZXN0In0.AYm91HUhYAL4coVJIitO7lxB5A4flMAKpRo8dSJkN7Dbf_FqoDNWMPIHoN0slndcaL3XObrn71OJxlWnuRElKRKAAESsusrxcMAcWlosZhKb9F5y0WkUo43Wv65846rbv8NLQbHzG_j-94eDTZAalNjAWTdK39o9NbWWhbNF07QnjiL_";
+        assert!(Jws::parse(openssl).expect("parses").verify(&k.public_jwk()));
+        let tampered = openssl.replace("eyJpc3MiOiJ0ZXN0In0", "eyJpc3MiOiJ0ZXN1In0");
+        assert!(!Jws::parse(&tampered).expect("parses").verify(&k.public_jwk()));
+
+        let ours = k.sign_jwt(&Map::new(), &json!({"iss": "test"}));
+        let jws = Jws::parse(&ours).expect("parses");
+        assert_eq!(jws.header_str("alg"), Some("ES512"));
+        assert!(jws.verify(&k.public_jwk()));
+        let mut scalar = [7u8; 66];
+        scalar[0] = 0; // below the group order
+        let other = p521::SecretKey::from_slice(&scalar).expect("a valid scalar");
+        let other = SigningKey::p521(&other, None).expect("signs");
+        assert!(!jws.verify(&other.public_jwk()), "another P-521 key");
+        assert!(!jws.verify(&SigningKey::generate_es256().public_jwk()), "a P-256 key");
+        let rsa = SigningKey::from_text(&key("test-rsa-a.pem")).expect("rsa");
+        assert!(!jws.verify(&rsa.public_jwk()), "an ES512 JWS never verifies with RSA");
+        // A JWK whose coordinates are not 66 bytes is refused, not read short.
+        let mut short = k.public_jwk();
+        short["x"] = Value::from("AAAA");
+        assert!(!jws.verify(&short));
     }
 
     #[test]
