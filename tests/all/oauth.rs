@@ -198,48 +198,28 @@ fn assert_no_secrets(text: &str) {
 // ------------------------------------------------------------------------------------------------
 // The poller end to end.
 
+/// Three orgs, one per kind of key: RSA (PKCS#8 PEM; the app has two keys, so `kid` names the
+/// right one), EC P-256 (a private JWK; its own kid is used) and ES512 (P-521, which
+/// jsonwebtoken lacks; a SEC1 PEM).
+fn key_orgs(dir: &Path, sim: &SimHandle) -> [String; 3] {
+    let org = |name: &str, client: &str, key: &str, kid: &str| {
+        let auth = format!("type = \"private_key_jwt\"\nclient_id = {client:?}\nkey_file = {:?}{kid}", key_path(key));
+        org_toml(dir, sim, name, &auth, 50)
+    };
+    [
+        org("rsa", RS_CLIENT, "test-rsa-a.pem", "\nkid = \"rsa-a\""),
+        org("ec", ES_CLIENT, "test-ec-p256.jwk.json", ""),
+        org("ec521", ES512_CLIENT, "test-ec-p521.sec1.pem", ""),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
     let sim = simulator(oauth_config()).await;
     let dir = test_dir("rs-es");
     let batch = events(120, "pkj");
     sim.push(&batch, Duration::ZERO);
-    let orgs = [
-        // PKCS#8 PEM; the app has two keys, so kid names the right one.
-        org_toml(
-            &dir,
-            &sim,
-            "rsa",
-            &format!(
-                "type = \"private_key_jwt\"\nclient_id = {RS_CLIENT:?}\nkey_file = {:?}\nkid = \"rsa-a\"",
-                key_path("test-rsa-a.pem")
-            ),
-            50,
-        ),
-        // A private JWK; its own kid is used.
-        org_toml(
-            &dir,
-            &sim,
-            "ec",
-            &format!(
-                "type = \"private_key_jwt\"\nclient_id = {ES_CLIENT:?}\nkey_file = {:?}",
-                key_path("test-ec-p256.jwk.json")
-            ),
-            50,
-        ),
-        // ES512 (P-521, which jsonwebtoken lacks), from a SEC1 PEM.
-        org_toml(
-            &dir,
-            &sim,
-            "ec521",
-            &format!(
-                "type = \"private_key_jwt\"\nclient_id = {ES512_CLIENT:?}\nkey_file = {:?}",
-                key_path("test-ec-p521.sec1.pem")
-            ),
-            50,
-        ),
-    ];
-    let results = poll_once(load_config(&dir, &orgs)).await;
+    let results = poll_once(load_config(&dir, &key_orgs(&dir, &sim))).await;
     for name in ["rsa", "ec", "ec521"] {
         result(&results, name).1.as_ref().unwrap_or_else(|e| panic!("org {name}: {e:#}"));
         assert_exactly_once(&dir, name, &batch);
@@ -249,6 +229,30 @@ async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
     assert_eq!(counts.token_errors, 0, "{counts:?}");
     assert!(counts.resource_calls >= 9, "three pages per org at least: {counts:?}");
     assert_eq!(counts.resource_rejections, 0, "{counts:?}");
+}
+
+/// The token endpoint has its own rate limit. Three orgs ask for a token at once where a window
+/// allows one: the others are answered 429, wait for the window's reset (its `X-Rate-Limit-*`
+/// headers), and poll everything. A blind backoff (20 ms here, doubling) would have asked about
+/// seven times per waiting org per window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_token_request_waits_for_the_window_to_reset() {
+    // 2 per minute-window at the app's 50 % share: one token request per (2 s) window.
+    let sim = simulator(OAuthConfig { token_per_minute: Some(2), ..oauth_config() }).await;
+    let dir = test_dir("token-429");
+    let batch = events(60, "t429");
+    sim.push(&batch, Duration::ZERO);
+    let results = poll_once(load_config(&dir, &key_orgs(&dir, &sim))).await;
+    for name in ["rsa", "ec", "ec521"] {
+        result(&results, name).1.as_ref().unwrap_or_else(|e| panic!("org {name}: {e:#}"));
+        assert_exactly_once(&dir, name, &batch);
+    }
+    let counts = sim.oauth_counts();
+    assert_eq!(counts.tokens_issued, 3, "{counts:?}");
+    assert!(
+        (1..=6).contains(&counts.token_rate_limited),
+        "the waiting orgs asked again only after each reset: {counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

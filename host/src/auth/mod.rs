@@ -33,6 +33,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use serde_json::{Map, Value, json};
 
 use crate::config::{AuthConfig, OrgConfig, Secret};
+use crate::sources::okta_api::budget::Snapshot;
 use dpop::DpopKey;
 use jose::SigningKey;
 
@@ -130,15 +131,36 @@ struct Token {
 pub struct AuthError {
     message: String,
     retryable: bool,
+    /// For a 429 from the token endpoint: how long until its window resets.
+    retry_after: Option<Duration>,
 }
 
 impl AuthError {
     fn fatal(message: impl Into<String>) -> AuthError {
-        AuthError { message: message.into(), retryable: false }
+        AuthError { message: message.into(), retryable: false, retry_after: None }
     }
 
     fn retry(message: impl Into<String>) -> AuthError {
-        AuthError { message: message.into(), retryable: true }
+        AuthError { message: message.into(), retryable: true, retry_after: None }
+    }
+
+    /// The token endpoint's own rate limit: retry once its window has reset, as its
+    /// `X-Rate-Limit-*` headers tell (measured against Okta's `Date`), not after a blind backoff.
+    fn rate_limited(message: String, headers: &HeaderMap) -> AuthError {
+        let wait = Snapshot::from_headers(headers).map(|s| {
+            if s.limit == 0 {
+                // A concurrency 429 reports a zero limit and only an estimated reset.
+                Duration::from_millis(1_000 + fastrand::u64(..4_000))
+            } else {
+                s.until_reset() + Duration::from_millis(fastrand::u64(..500))
+            }
+        });
+        AuthError { message, retryable: true, retry_after: wait }
+    }
+
+    /// How long to wait before trying again, when Okta said (see [`AuthError::rate_limited`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// A network error, a 5xx or a 429 from the token endpoint: worth another try after a
@@ -449,7 +471,10 @@ impl Auth {
                     continue;
                 }
             }
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(AuthError::rate_limited(format!("Okta's token endpoint answered {last}"), &headers));
+            }
+            if status.is_server_error() {
                 return Err(AuthError::retry(format!("Okta's token endpoint answered {last}")));
             }
             return Err(self.explain(oauth, status, &error, &description));

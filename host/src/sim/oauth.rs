@@ -67,6 +67,9 @@ pub struct OAuthConfig {
     pub token_lifetime: Duration,
     /// Added to the real clock for every OAuth time check (and the token endpoint's `Date`).
     pub clock_offset_secs: i64,
+    /// The token endpoint's per-minute limit (before the principal's share); `None`: the org
+    /// type's (2,000 for Workforce).
+    pub token_per_minute: Option<u32>,
 }
 
 impl Default for OAuthConfig {
@@ -76,6 +79,7 @@ impl Default for OAuthConfig {
             oin_clients: Vec::new(),
             token_lifetime: Duration::from_secs(3600),
             clock_offset_secs: 0,
+            token_per_minute: None,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct OAuthCounts {
     pub dpop_resource_calls: u64,
     /// Resource calls refused for their OAuth credentials.
     pub resource_rejections: u64,
+    /// Token requests answered 429 (the token endpoint's own rate limit).
+    pub token_rate_limited: u64,
 }
 
 /// Tokens, nonces and used `jti`s.
@@ -107,6 +113,8 @@ pub(super) struct OAuthState {
     proof_jtis: HashMap<String, i64>,
     tokens: HashMap<String, Issued>,
     counts: OAuthCounts,
+    /// The token endpoint's bucket, made at the first token request.
+    token_limits: Option<super::ratelimit::Limits>,
 }
 
 #[derive(Debug)]
@@ -125,6 +133,7 @@ impl OAuthState {
             proof_jtis: HashMap::new(),
             tokens: HashMap::new(),
             counts: OAuthCounts::default(),
+            token_limits: None,
         }
     }
 }
@@ -194,6 +203,26 @@ pub(super) async fn token(AxumState(state): AxumState<Arc<Mutex<State>>>, header
         && let Ok(value) = HeaderValue::from_str(&date)
     {
         h.insert("date", value);
+    }
+    // The endpoint's own bucket, before anything is checked (as Okta counts every request).
+    let now_ms = crate::time::now_ms();
+    let st = &mut *s;
+    let per_minute = st.config.oauth.token_per_minute.unwrap_or_else(|| st.config.org_type.token_per_minute());
+    let limits = st
+        .oauth
+        .token_limits
+        .get_or_insert_with(|| super::ratelimit::Limits::per_minute(per_minute, &st.config, now_ms));
+    let snapshot = match limits.take(now_ms) {
+        Ok(snapshot) => snapshot,
+        Err(snapshot) => {
+            s.oauth.counts.token_rate_limited += 1;
+            return super::logs::too_many(snapshot);
+        }
+    };
+    for (name, value) in &super::logs::rate_headers(snapshot) {
+        if name.as_str().starts_with("x-rate-limit") {
+            h.insert(name, value.clone());
+        }
     }
     match issue(&mut s, &headers, &body, now) {
         Ok(answer) => {

@@ -25,6 +25,15 @@ impl OrgType {
         }
     }
 
+    /// The per-minute limit of the org authorization server's `/oauth2/v1/token` (okta-api.md §2.2).
+    pub fn token_per_minute(self) -> u32 {
+        match self {
+            OrgType::IntegratorFree => 300,
+            OrgType::OneApp => 1200,
+            OrgType::Workforce => 2000,
+        }
+    }
+
     /// The per-minute limit of a directory bucket (okta-api.md §2.2).
     pub fn directory_per_minute(self, bucket: DirectoryBucket) -> u32 {
         match (self, bucket) {

@@ -232,7 +232,7 @@ impl Api {
                 Ok(h) => h,
                 Err(e) if e.is_retryable() && failures < MAX_ATTEMPTS => {
                     failures += 1;
-                    let wait = self.backoff(failures);
+                    let wait = e.retry_after().unwrap_or_else(|| self.backoff(failures));
                     self.pause(wait).await?;
                     continue;
                 }

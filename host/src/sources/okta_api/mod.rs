@@ -233,7 +233,9 @@ impl OrgPoller {
     async fn fetch(&mut self, url: &str) -> Result<Page, Failure> {
         let credentials = match self.auth.headers("GET", url).await {
             Ok(headers) => headers,
-            Err(e) if e.is_retryable() => return Err(Failure::Retry(self.backoff(), e.to_string())),
+            Err(e) if e.is_retryable() => {
+                return Err(Failure::Retry(e.retry_after().unwrap_or_else(|| self.backoff()), e.to_string()));
+            }
             Err(e) => return Err(Failure::Fatal(e.into())),
         };
         let response = self.client.get(url).headers(credentials).header("accept", "application/json").send().await;
