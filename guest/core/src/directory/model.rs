@@ -296,11 +296,21 @@ impl Directory {
                     self.remove(kind, &id, due);
                     due.insert((kind, id), Due::User(change, Some(user)));
                 } else {
-                    if let Some(old) = self.users.get(&id).and_then(User::login).map(str::to_lowercase) {
-                        self.logins.remove(&old);
+                    let old = self.users.get(&id).and_then(User::login).map(str::to_owned);
+                    if let Some(old) = &old {
+                        self.logins.remove(&old.to_lowercase());
                     }
                     if let Some(login) = user.login() {
                         self.logins.insert(login.to_lowercase(), id.clone());
+                    }
+                    if old.is_some() && old.as_deref() != user.login() {
+                        // Device documents name their users by the current login; Okta changes
+                        // no device on a rename, so an incremental sync would not refetch them.
+                        for device in self.devices.values() {
+                            if device.users().any(|link| link_user_id(link) == Some(id.as_str())) {
+                                mark_device(due, &device.id);
+                            }
+                        }
                     }
                     self.users.insert(id.clone(), user);
                     due.insert((kind, id), Due::User(change, None));
@@ -432,6 +442,15 @@ impl Directory {
 /// A user whose groups or roles changed gets a `modified` document, unless a change is already due.
 fn mark_user(due: &mut BTreeMap<(DirectoryKind, String), Due>, user: &str) {
     due.entry((DirectoryKind::User, user.to_owned())).or_insert(Due::User(DirectoryChange::Modified, None));
+}
+
+fn mark_device(due: &mut BTreeMap<(DirectoryKind, String), Due>, device: &str) {
+    due.entry((DirectoryKind::Device, device.to_owned())).or_insert(Due::Device(DirectoryChange::Modified, None));
+}
+
+/// The user id of one of a device's `_embedded.users` links.
+fn link_user_id(link: &Map<String, Value>) -> Option<&str> {
+    link.get("user")?.get("id")?.as_str()
 }
 
 /// Parses an object's JSON: it must be an object whose `id` (when it has one) is the record's.

@@ -210,6 +210,40 @@ fn a_device_names_its_user_by_the_current_login() {
     assert_eq!(device["okta"]["device"]["users"][0]["login"], "Dana.Whitfield@example.com", "the device's copy");
 }
 
+/// Okta changes no device when its user is renamed, so an incremental sync brings the user alone;
+/// the user's devices get new documents under the new login all the same, and a change that keeps
+/// the login writes none.
+#[test]
+fn a_renamed_user_rewrites_the_documents_of_the_users_devices() {
+    let mut engine = engine();
+    engine.update_directory(full_update());
+    let update = |objects| DirectoryUpdate { objects, observed_ms: T0, ..DirectoryUpdate::default() };
+    let mut title_only = dana();
+    title_only["profile"]["title"] = json!("Principal Engineer");
+    let result = engine.update_directory(update(vec![object(
+        DirectoryKind::User,
+        "00uDANA",
+        DirectoryChange::Modified,
+        &title_only,
+    )]));
+    let kinds: Vec<(DirectoryKind, &str)> = result.entities.iter().map(|e| (e.kind, e.id.as_str())).collect();
+    assert_eq!(kinds, [(DirectoryKind::User, "00uDANA")], "the login did not change");
+
+    let mut renamed = title_only.clone();
+    renamed["profile"]["login"] = json!("dana.w@example.com");
+    let result = engine.update_directory(update(vec![object(
+        DirectoryKind::User,
+        "00uDANA",
+        DirectoryChange::Modified,
+        &renamed,
+    )]));
+    let kinds: Vec<(DirectoryKind, &str)> = result.entities.iter().map(|e| (e.kind, e.id.as_str())).collect();
+    assert_eq!(kinds, [(DirectoryKind::User, "00uDANA"), (DirectoryKind::Device, "guoMBP")]);
+    let device: Value = serde_json::from_str(&result.entities[1].document).expect("json");
+    assert_eq!(device["okta"]["device"]["users"][0]["login"], "dana.w@example.com");
+    assert_eq!(result.entities[1].change, DirectoryChange::Modified);
+}
+
 #[test]
 fn bad_objects_are_problems_and_the_rest_is_applied() {
     let mut engine = engine();
