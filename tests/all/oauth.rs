@@ -213,18 +213,24 @@ fn key_orgs(dir: &Path, sim: &SimHandle) -> [String; 3] {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
-    let sim = simulator(oauth_config()).await;
-    let dir = test_dir("rs-es");
-    let batch = events(120, "pkj");
+/// Polls `n` events with the three [`key_orgs`] and checks that each org wrote every event
+/// exactly once; returns the simulator's OAuth counts.
+async fn poll_with_key_orgs(oauth: OAuthConfig, tag: &str, n: usize) -> OAuthCounts {
+    let sim = simulator(oauth).await;
+    let dir = test_dir(tag);
+    let batch = events(n, tag);
     sim.push(&batch, Duration::ZERO);
     let results = poll_once(load_config(&dir, &key_orgs(&dir, &sim))).await;
     for name in ["rsa", "ec", "ec521"] {
         result(&results, name).1.as_ref().unwrap_or_else(|e| panic!("org {name}: {e:#}"));
         assert_exactly_once(&dir, name, &batch);
     }
-    let counts = sim.oauth_counts();
+    sim.oauth_counts()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
+    let counts = poll_with_key_orgs(oauth_config(), "pkj", 120).await;
     assert_eq!(counts.tokens_issued, 3, "one token per org, reused for every page: {counts:?}");
     assert_eq!(counts.token_errors, 0, "{counts:?}");
     assert!(counts.resource_calls >= 9, "three pages per org at least: {counts:?}");
@@ -238,16 +244,7 @@ async fn private_key_jwt_with_rsa_and_ec_keys_polls_every_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_token_request_waits_for_the_window_to_reset() {
     // 2 per minute-window at the app's 50 % share: one token request per (2 s) window.
-    let sim = simulator(OAuthConfig { token_per_minute: Some(2), ..oauth_config() }).await;
-    let dir = test_dir("token-429");
-    let batch = events(60, "t429");
-    sim.push(&batch, Duration::ZERO);
-    let results = poll_once(load_config(&dir, &key_orgs(&dir, &sim))).await;
-    for name in ["rsa", "ec", "ec521"] {
-        result(&results, name).1.as_ref().unwrap_or_else(|e| panic!("org {name}: {e:#}"));
-        assert_exactly_once(&dir, name, &batch);
-    }
-    let counts = sim.oauth_counts();
+    let counts = poll_with_key_orgs(OAuthConfig { token_per_minute: Some(2), ..oauth_config() }, "t429", 60).await;
     assert_eq!(counts.tokens_issued, 3, "{counts:?}");
     assert!(
         (1..=6).contains(&counts.token_rate_limited),
