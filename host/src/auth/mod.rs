@@ -147,14 +147,7 @@ impl AuthError {
     /// The token endpoint's own rate limit: retry once its window has reset, as its
     /// `X-Rate-Limit-*` headers tell (measured against Okta's `Date`), not after a blind backoff.
     fn rate_limited(message: String, headers: &HeaderMap) -> AuthError {
-        let wait = Snapshot::from_headers(headers).map(|s| {
-            if s.limit == 0 {
-                // A concurrency 429 reports a zero limit and only an estimated reset.
-                Duration::from_millis(1_000 + fastrand::u64(..4_000))
-            } else {
-                s.until_reset() + Duration::from_millis(fastrand::u64(..500))
-            }
-        });
+        let wait = Snapshot::from_headers(headers).map(|s| s.wait_after_429());
         AuthError { message, retryable: true, retry_after: wait }
     }
 

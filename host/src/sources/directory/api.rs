@@ -301,11 +301,7 @@ impl Api {
                 StatusCode::NOT_FOUND => return Ok(None),
                 StatusCode::TOO_MANY_REQUESTS => {
                     self.rate_limited += 1;
-                    let wait = match snapshot {
-                        Some(s) if s.limit == 0 => Duration::from_millis(1_000 + fastrand::u64(..4_000)),
-                        Some(s) => s.until_reset() + Duration::from_millis(fastrand::u64(..500)),
-                        None => self.backoff(failures + 1),
-                    };
+                    let wait = snapshot.map_or_else(|| self.backoff(failures + 1), |s| s.wait_after_429());
                     tracing::info!(org = %self.org, endpoint = endpoint.name(), wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "The directory was rate limited (429 {code}); waiting.");
                     self.budgets.remove(endpoint.bucket());
                     self.pause(wait).await?;

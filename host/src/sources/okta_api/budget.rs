@@ -43,6 +43,17 @@ impl Snapshot {
     pub fn until_reset(&self) -> Duration {
         Duration::from_secs(u64::try_from(self.reset_in_secs.clamp(0, 300)).unwrap_or(0) + 1)
     }
+
+    /// How long to wait after a 429 that carried these headers: until the reset, with up to
+    /// half a second of jitter so clients do not return together. A concurrency 429 reports a zero
+    /// limit and only an estimated reset, so it waits a jittered 1–5 s instead.
+    pub fn wait_after_429(&self) -> Duration {
+        if self.limit == 0 {
+            Duration::from_millis(1_000 + fastrand::u64(..4_000))
+        } else {
+            self.until_reset() + Duration::from_millis(fastrand::u64(..500))
+        }
+    }
 }
 
 /// What an org's API callers share beyond the per-endpoint buckets: Okta's org-wide concurrency

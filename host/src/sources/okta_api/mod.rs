@@ -277,12 +277,7 @@ impl OrgPoller {
         match status {
             StatusCode::TOO_MANY_REQUESTS => {
                 self.stats().rate_limited += 1;
-                let wait = match snapshot {
-                    // A concurrency 429 reports a zero limit and only an estimated reset.
-                    Some(s) if s.limit == 0 => Duration::from_millis(1_000 + fastrand::u64(..4_000)),
-                    Some(s) => s.until_reset() + Duration::from_millis(fastrand::u64(..500)),
-                    None => self.backoff(),
-                };
+                let wait = snapshot.map_or_else(|| self.backoff(), |s| s.wait_after_429());
                 if let Some(gate) = &self.gate {
                     gate.hold(wait);
                 }
