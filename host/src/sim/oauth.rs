@@ -192,18 +192,6 @@ fn bad_request(error: &'static str, description: impl Into<String>) -> TokenErro
 pub(super) async fn token(AxumState(state): AxumState<Arc<Mutex<State>>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut s = lock(&state);
     let now = now_secs(&s);
-    let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert("cache-control", HeaderValue::from_static("no-cache, no-store"));
-    h.insert("pragma", HeaderValue::from_static("no-cache"));
-    let id = format!("sim{:020x}", fastrand::u128(..) & ((1 << 80) - 1));
-    h.insert("x-okta-request-id", HeaderValue::from_str(&id).expect("hex is a valid header value"));
-    if let Ok(ts) = jiff::Timestamp::from_second(now)
-        && let Ok(date) = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&ts)
-        && let Ok(value) = HeaderValue::from_str(&date)
-    {
-        h.insert("date", value);
-    }
     // The endpoint's own bucket, before anything is checked (as Okta counts every request).
     let now_ms = crate::time::now_ms();
     let st = &mut *s;
@@ -219,10 +207,16 @@ pub(super) async fn token(AxumState(state): AxumState<Arc<Mutex<State>>>, header
             return super::logs::too_many(snapshot);
         }
     };
-    for (name, value) in &super::logs::rate_headers(snapshot) {
-        if name.as_str().starts_with("x-rate-limit") {
-            h.insert(name, value.clone());
-        }
+    // The bucket's `X-Rate-Limit-*` and a request id, as on every Okta answer.
+    let mut h = super::logs::rate_headers(snapshot);
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert("cache-control", HeaderValue::from_static("no-cache, no-store"));
+    h.insert("pragma", HeaderValue::from_static("no-cache"));
+    if let Ok(ts) = jiff::Timestamp::from_second(now)
+        && let Ok(date) = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&ts)
+        && let Ok(value) = HeaderValue::from_str(&date)
+    {
+        h.insert("date", value);
     }
     match issue(&mut s, &headers, &body, now) {
         Ok(answer) => {
