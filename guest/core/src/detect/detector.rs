@@ -13,7 +13,6 @@
 //! a duplicate delivery never counts twice nor alerts again. Everything here is exported by
 //! [`Detector::export`] as deterministic JSON.
 
-use crate::FixedHash;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -26,7 +25,7 @@ use super::rule::Body;
 use super::ruleset::{Candidates, RuleSet};
 use super::stateful::{self, Fields, Fired, Hit};
 use crate::normalize::json::Members;
-use crate::{Alert, Normalized, StateError};
+use crate::{Alert, FixedHash, Normalized, StateError};
 
 /// How many uuids of matched events are remembered.
 pub(crate) const SEEN_WINDOW: usize = 50_000;

@@ -17,7 +17,6 @@
 //! a path many rules test (`eventType`, `client.userAgent.rawUserAgent`) is resolved once per event
 //! and replayed for the others.
 
-use crate::FixedHash;
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +25,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::FixedHash;
 use crate::decode::tree::{Num, Tree};
 use crate::normalize::debug_data::parse_java_map;
 use crate::normalize::json::{Members, Node};

@@ -7,14 +7,13 @@
 //! An event whose typed decode found no `eventType` (for example one with lowercased keys) is
 //! matched against every rule.
 
-use crate::FixedHash;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::field::{FieldPath, PathTrie};
 use super::parse::parse_source;
 use super::rule::{Body, Rule};
 use super::stateful::Spec;
-use crate::{RuleError, RuleInfo, RuleSource};
+use crate::{FixedHash, RuleError, RuleInfo, RuleSource};
 
 /// Every loaded rule, compiled and indexed.
 #[derive(Debug, Default)]
