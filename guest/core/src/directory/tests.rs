@@ -217,28 +217,25 @@ fn a_device_names_its_user_by_the_current_login() {
 fn a_renamed_user_rewrites_the_documents_of_the_users_devices() {
     let mut engine = engine();
     engine.update_directory(full_update());
-    let update = |objects| DirectoryUpdate { objects, observed_ms: T0, ..DirectoryUpdate::default() };
+    let mut apply = |user: &Value| {
+        let objects = vec![object(DirectoryKind::User, "00uDANA", DirectoryChange::Modified, user)];
+        engine.update_directory(DirectoryUpdate { objects, observed_ms: T0, ..DirectoryUpdate::default() })
+    };
+    let written = |result: &DirectoryResult| -> Vec<(DirectoryKind, String)> {
+        result.entities.iter().map(|e| (e.kind, e.id.clone())).collect()
+    };
     let mut title_only = dana();
     title_only["profile"]["title"] = json!("Principal Engineer");
-    let result = engine.update_directory(update(vec![object(
-        DirectoryKind::User,
-        "00uDANA",
-        DirectoryChange::Modified,
-        &title_only,
-    )]));
-    let kinds: Vec<(DirectoryKind, &str)> = result.entities.iter().map(|e| (e.kind, e.id.as_str())).collect();
-    assert_eq!(kinds, [(DirectoryKind::User, "00uDANA")], "the login did not change");
+    let result = apply(&title_only);
+    assert_eq!(written(&result), [(DirectoryKind::User, "00uDANA".to_owned())], "the login did not change");
 
     let mut renamed = title_only.clone();
     renamed["profile"]["login"] = json!("dana.w@example.com");
-    let result = engine.update_directory(update(vec![object(
-        DirectoryKind::User,
-        "00uDANA",
-        DirectoryChange::Modified,
-        &renamed,
-    )]));
-    let kinds: Vec<(DirectoryKind, &str)> = result.entities.iter().map(|e| (e.kind, e.id.as_str())).collect();
-    assert_eq!(kinds, [(DirectoryKind::User, "00uDANA"), (DirectoryKind::Device, "guoMBP")]);
+    let result = apply(&renamed);
+    assert_eq!(
+        written(&result),
+        [(DirectoryKind::User, "00uDANA".to_owned()), (DirectoryKind::Device, "guoMBP".to_owned())]
+    );
     let device: Value = serde_json::from_str(&result.entities[1].document).expect("json");
     assert_eq!(device["okta"]["device"]["users"][0]["login"], "dana.w@example.com");
     assert_eq!(result.entities[1].change, DirectoryChange::Modified);
