@@ -557,21 +557,22 @@ mod tests {
         assert_eq!(thumbprint(&jwk).expect("rsa"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
+    /// Loads the test key files `forms` (one key written three ways) and checks that all give the
+    /// same public key.
+    fn one_key_in_three_forms(forms: [&str; 3]) -> [SigningKey; 3] {
+        let keys = forms.map(|f| SigningKey::from_text(&key(f)).unwrap_or_else(|e| panic!("{f}: {e}")));
+        assert_eq!(keys[0].public_jwk(), keys[1].public_jwk(), "{} and {}", forms[0], forms[1]);
+        assert_eq!(keys[0].public_jwk(), keys[2].public_jwk(), "{} and {}", forms[0], forms[2]);
+        keys
+    }
+
     #[test]
     fn pem_pkcs1_and_jwk_forms_of_one_key_agree() {
-        let pkcs8 = SigningKey::from_text(&key("test-rsa-a.pem")).expect("pkcs8");
-        let pkcs1 = SigningKey::from_text(&key("test-rsa-a.pkcs1.pem")).expect("pkcs1");
-        let jwk = SigningKey::from_text(&key("test-rsa-a.jwk.json")).expect("jwk");
-        assert_eq!(pkcs8.public_jwk(), pkcs1.public_jwk());
-        assert_eq!(pkcs8.public_jwk(), jwk.public_jwk());
+        let [pkcs8, _, jwk] = one_key_in_three_forms(["test-rsa-a.pem", "test-rsa-a.pkcs1.pem", "test-rsa-a.jwk.json"]);
         assert_eq!(jwk.jwk_kid(), Some("test-rsa-a"));
         assert_eq!(pkcs8.describe(), "RSA 2048-bit, RS256");
 
-        let ec8 = SigningKey::from_text(&key("test-ec-p256.pem")).expect("ec pkcs8");
-        let sec1 = SigningKey::from_text(&key("test-ec-p256.sec1.pem")).expect("sec1");
-        let ecj = SigningKey::from_text(&key("test-ec-p256.jwk.json")).expect("ec jwk");
-        assert_eq!(ec8.public_jwk(), sec1.public_jwk());
-        assert_eq!(ec8.public_jwk(), ecj.public_jwk());
+        let [ec8, ..] = one_key_in_three_forms(["test-ec-p256.pem", "test-ec-p256.sec1.pem", "test-ec-p256.jwk.json"]);
         assert_eq!(ec8.alg(), Alg::Es256);
         let p384 = SigningKey::from_text(&key("test-ec-p384.pem")).expect("p384");
         assert_eq!(p384.alg(), Alg::Es384);
@@ -621,11 +622,8 @@ mod tests {
     /// another P-521 key, a P-256 key or an RSA key do not.
     #[test]
     fn es512_loads_every_form_and_interoperates_with_openssl() {
-        let k = SigningKey::from_text(&key("test-ec-p521.pem")).expect("pkcs8");
-        let sec1 = SigningKey::from_text(&key("test-ec-p521.sec1.pem")).expect("sec1");
-        let jwk = SigningKey::from_text(&key("test-ec-p521.jwk.json")).expect("jwk");
-        assert_eq!(k.public_jwk(), sec1.public_jwk());
-        assert_eq!(k.public_jwk(), jwk.public_jwk());
+        let [k, _, jwk] =
+            one_key_in_three_forms(["test-ec-p521.pem", "test-ec-p521.sec1.pem", "test-ec-p521.jwk.json"]);
         let file: Value = serde_json::from_str(&key("test-ec-p521.jwk.json")).expect("json");
         assert_eq!(k.public_jwk()["x"], file["x"]);
         assert_eq!(k.public_jwk()["y"], file["y"]);
