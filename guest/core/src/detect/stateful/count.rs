@@ -9,19 +9,37 @@ pub(super) fn events(window: &[Entry], condition: &Condition) -> Option<(u64, Ve
     condition.test(f(n)).then(|| (n as u64, vec![("events".to_owned(), n.to_string())]))
 }
 
-/// `value_count`: the number of distinct values of the field in the window.
-pub(super) fn values(window: &[Entry], field: &str, condition: &Condition) -> Option<(u64, Vec<(String, String)>)> {
+/// `value_count`: the number of distinct values of the field in the window. `by_hash`: the
+/// entries' hashes stand for their values (see [`super::window::Group::hashes_are_keys`]).
+pub(super) fn values(
+    window: &[Entry],
+    by_hash: bool,
+    field: &str,
+    condition: &Condition,
+) -> Option<(u64, Vec<(String, String)>)> {
     // At most one distinct value per entry.
     if !condition.reachable_up_to(f(window.len())) {
         return None;
     }
-    // With only a lower bound (`gte`, `gt`), find out cheaply whether enough distinct values are
-    // there at all before counting them all (most windows hold one value many times).
+    let n = if by_hash {
+        distinct(window.iter().map(|x| x.h), condition)
+    } else {
+        distinct(window.iter().map(|x| x.k.as_str()), condition)
+    }?;
+    condition
+        .test(f(n))
+        .then(|| (n as u64, vec![("distinct".to_owned(), n.to_string()), ("field".to_owned(), field.to_owned())]))
+}
+
+/// The number of distinct keys; `None` early when a lower bound alone (`gte`, `gt`) cannot hold.
+fn distinct<K: Ord + Copy>(keys: impl Iterator<Item = K> + Clone, condition: &Condition) -> Option<usize> {
+    // With only a lower bound, find out cheaply whether enough distinct values are there at all
+    // before counting them all (most windows hold one value many times).
     if condition.lt.is_none() && condition.lte.is_none() && condition.eq.is_none() {
-        let mut seen: Vec<&str> = Vec::new();
-        let enough = window.iter().any(|x| {
-            if !seen.contains(&x.k.as_str()) {
-                seen.push(&x.k);
+        let mut seen: Vec<K> = Vec::new();
+        let enough = keys.clone().any(|k| {
+            if !seen.contains(&k) {
+                seen.push(k);
             }
             condition.test(f(seen.len()))
         });
@@ -29,11 +47,8 @@ pub(super) fn values(window: &[Entry], field: &str, condition: &Condition) -> Op
             return None;
         }
     }
-    let mut distinct: Vec<&str> = window.iter().map(|x| x.k.as_str()).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let n = distinct.len();
-    condition
-        .test(f(n))
-        .then(|| (n as u64, vec![("distinct".to_owned(), n.to_string()), ("field".to_owned(), field.to_owned())]))
+    let mut all: Vec<K> = keys.collect();
+    all.sort_unstable();
+    all.dedup();
+    Some(all.len())
 }

@@ -3,7 +3,7 @@
 //! at most one or two tries each. Evaluated when a hit arrives, over the windows ending at the hit
 //! and at the group's newest event. Cost: linear in the window's entries (capped per group).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::window::{Entry, Group, tuple_key, uuids};
 use super::{DistCondition, Hit, Kind, Out, Spec, f, first, push_uuids, ratio};
@@ -19,12 +19,13 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     let d = condition.distinct.as_ref().and_then(|(field, _)| first(hit.fields, field)).unwrap_or_default();
     let mut u = Vec::new();
     push_uuids(&mut u, hit.uuids);
-    g.insert(Entry { t, k, d, u }, spec.max_entries);
+    g.insert(Entry { t, k, d, u, h: 0 }, spec.max_entries);
     let newest = g.e.last().map_or(t, |x| x.t);
     let ends = if newest > t { vec![t, newest] } else { vec![t] };
+    let by_hash = g.hashes_are_keys();
     for end in ends {
         let w = g.window(end, spec.timespan_ms);
-        if let Some((n, details)) = evaluate(w, condition) {
+        if let Some((n, details)) = evaluate(w, by_hash, condition) {
             let uuids = uuids(w);
             g.clear_through(end);
             return Some(Out { time_ms: end, uuids, count: n, details });
@@ -33,8 +34,9 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     None
 }
 
-/// Every set test must hold. Details carry every measure that was computed.
-fn evaluate(w: &[Entry], c: &DistCondition) -> Option<(u64, Vec<(String, String)>)> {
+/// Every set test must hold. Details carry every measure that was computed. `by_hash`: the
+/// entries' hashes stand for their keys.
+fn evaluate(w: &[Entry], by_hash: bool, c: &DistCondition) -> Option<(u64, Vec<(String, String)>)> {
     let (Some(oldest), Some(newest)) = (w.first(), w.last()) else { return None };
     // Cheap bounds first: the events are the window's length, and there are at most as many keys.
     let len = f(w.len());
@@ -43,13 +45,10 @@ fn evaluate(w: &[Entry], c: &DistCondition) -> Option<(u64, Vec<(String, String)
     {
         return None;
     }
-    let mut per: BTreeMap<&str, u64> = BTreeMap::new();
-    for x in w {
-        *per.entry(x.k.as_str()).or_default() += 1;
-    }
+    let per = if by_hash { tallies(w.iter().map(|x| x.h)) } else { tallies(w.iter().map(|x| x.k.as_str())) };
     let groups = per.len();
     let events = w.len();
-    let max_per = per.values().copied().max().unwrap_or(0);
+    let max_per = per.iter().copied().max().unwrap_or(0);
     let span_ms = newest.t.saturating_sub(oldest.t);
     let pass = |cond: &Option<super::Condition>, v: f64| cond.as_ref().is_none_or(|c| c.test(v));
     if !pass(&c.groups, f(groups))
@@ -66,7 +65,7 @@ fn evaluate(w: &[Entry], c: &DistCondition) -> Option<(u64, Vec<(String, String)
         ("span_minutes".to_owned(), (span_ms / 60_000).to_string()),
     ];
     if let (Some(band), Some(share_cond)) = (&c.band, &c.share_in_band) {
-        let in_band = per.values().filter(|n| band.test(**n as f64)).count();
+        let in_band = per.iter().filter(|n| band.test(**n as f64)).count();
         let share = f(in_band) / f(groups);
         if !share_cond.test(share) {
             return None;
@@ -81,4 +80,18 @@ fn evaluate(w: &[Entry], c: &DistCondition) -> Option<(u64, Vec<(String, String)
         details.push(("distinct".to_owned(), distinct.len().to_string()));
     }
     Some((events as u64, details))
+}
+
+/// How many times each distinct key occurs (in key order).
+fn tallies<K: Ord>(keys: impl Iterator<Item = K>) -> Vec<u64> {
+    let mut keys: Vec<K> = keys.collect();
+    keys.sort_unstable();
+    let mut counts: Vec<u64> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        match counts.last_mut() {
+            Some(n) if i > 0 && keys[i - 1] == *k => *n += 1,
+            _ => counts.push(1),
+        }
+    }
+    counts
 }

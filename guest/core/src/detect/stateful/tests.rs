@@ -368,6 +368,47 @@ fn value_count_counts_distinct_values() {
     assert_eq!(fired[0].uuids, ["u7"]);
 }
 
+#[test]
+fn distinct_counts_stay_exact_when_two_values_share_a_hash() {
+    use super::window::{Entry, Group};
+    let condition = super::Condition { gte: Some(2.0), ..super::Condition::default() };
+    let count = |g: &Group| super::count::values(&g.e, g.hashes_are_keys(), "f", &condition).map(|(n, _)| n);
+    let entry = |t: i64, k: &str| Entry { t, k: k.to_owned(), ..Entry::default() };
+    // Real hashes: two values, two distinct.
+    let mut g = Group::default();
+    g.insert(entry(1, "alice@example.com"), 100);
+    g.insert(entry(2, "alice@example.com"), 100);
+    assert_eq!(count(&g), None);
+    g.insert(entry(3, "bob@example.com"), 100);
+    assert_eq!(count(&g), Some(2));
+    // Two different values given one hash: the group notices and counts the values themselves.
+    let mut g = Group::default();
+    g.insert_hashed(entry(1, "alice@example.com"), 7, 100);
+    g.insert_hashed(entry(2, "alice@example.com"), 7, 100);
+    assert!(g.hashes_are_keys());
+    g.insert_hashed(entry(3, "bob@example.com"), 7, 100);
+    assert!(!g.hashes_are_keys());
+    assert_eq!(count(&g), Some(2));
+}
+
+#[test]
+fn value_count_after_an_import_counts_the_imported_values_by_their_hash() {
+    let s = spec(
+        "vc",
+        json!({"type": "value_count", "rules": ["fail"], "group-by": ["actor.alternateId"], "timespan": "1h",
+               "condition": {"field": "client.ipAddress", "gte": 2}}),
+    );
+    let mut r = Run::new(vec![s]);
+    let at = |ip: &'static str| vec![("actor.alternateId", "a@example.com"), ("client.ipAddress", ip)];
+    assert!(r.hit(0, "fail", 0, &at("10.0.0.1")).is_empty());
+    r.state = State::import(&r.state.export()).expect("imports");
+    // The imported entry and the new one hold the same value: still one distinct.
+    assert!(r.hit(0, "fail", M, &at("10.0.0.1")).is_empty());
+    let fired = r.hit(0, "fail", 2 * M, &at("10.0.0.2"));
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].count, 2);
+}
+
 // ---------------------------------------------------------------- temporal
 
 fn temporal(ordered: bool) -> Spec {

@@ -4,13 +4,22 @@
 //! A group keeps its entries sorted by (event time, key), so the stored state does not depend on
 //! the arrival order of hits with different times. After a fire (or an `x-reset` hit) the group
 //! remembers a floor: hits at or before it no longer count.
+//!
+//! Every entry carries a hash of its key, so counting a window's distinct keys compares numbers,
+//! not strings (a window holds one long value, such as an email or a device hash, many times).
+//! The group checks each new key against an entry with the same hash and notes a clash, after
+//! which it counts by the keys themselves: the hashes stand for the keys only while no two keys
+//! share one.
+
+use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Hit, Kind, Out, Recency, Spec, count, distinct, first, push_uuids, temporal};
+use crate::FixedHash;
 
 /// One hit in a window.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Entry {
     /// Event time.
     pub(super) t: i64,
@@ -24,10 +33,23 @@ pub(super) struct Entry {
     /// The uuids behind the hit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) u: Vec<String>,
+    /// The hash of `k`, set by [`Group::insert`] and when a group is loaded (never saved).
+    #[serde(skip)]
+    pub(super) h: u64,
 }
 
+/// Equal when the saved fields are (the hash follows from the key).
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        (self.t, &self.k, &self.d, &self.u) == (other.t, &other.k, &other.d, &other.u)
+    }
+}
+
+impl Eq for Entry {}
+
 /// One group's window.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Saved")]
 pub(super) struct Group {
     /// Hits at or before this time no longer count (set by a fire or an `x-reset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +59,47 @@ pub(super) struct Group {
     pub(super) last: Option<i64>,
     #[serde(default)]
     pub(super) e: Vec<Entry>,
+    /// Two different keys of this group had the same hash: count by the keys themselves.
+    #[serde(skip)]
+    clash: bool,
+}
+
+/// Equal when the saved fields are.
+impl PartialEq for Group {
+    fn eq(&self, other: &Group) -> bool {
+        (self.floor, self.last, &self.e) == (other.floor, other.last, &other.e)
+    }
+}
+
+impl Eq for Group {}
+
+/// A [`Group`] as saved; loading hashes its keys again.
+#[derive(Deserialize)]
+struct Saved {
+    #[serde(default)]
+    floor: Option<i64>,
+    #[serde(default)]
+    last: Option<i64>,
+    #[serde(default)]
+    e: Vec<Entry>,
+}
+
+impl From<Saved> for Group {
+    fn from(saved: Saved) -> Group {
+        let mut g = Group { floor: saved.floor, last: saved.last, e: saved.e, clash: false };
+        for x in &mut g.e {
+            x.h = key_hash(&x.k);
+        }
+        let mut keys: Vec<(u64, &str)> = g.e.iter().map(|x| (x.h, x.k.as_str())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        g.clash = keys.windows(2).any(|w| w[0].0 == w[1].0);
+        g
+    }
+}
+
+fn key_hash(k: &str) -> u64 {
+    FixedHash::default().hash_one(k)
 }
 
 impl Recency for Group {
@@ -62,6 +125,18 @@ impl Group {
 
     /// Inserts at its place by (time, key); drops the oldest beyond `cap`.
     pub(super) fn insert(&mut self, entry: Entry, cap: usize) {
+        let h = key_hash(&entry.k);
+        self.insert_hashed(entry, h, cap);
+    }
+
+    /// [`Group::insert`] with the key's hash given (a test gives two keys the same one).
+    pub(super) fn insert_hashed(&mut self, mut entry: Entry, h: u64, cap: usize) {
+        entry.h = h;
+        if !self.clash
+            && let Some(same) = self.e.iter().find(|x| x.h == entry.h)
+        {
+            self.clash = same.k != entry.k;
+        }
         let pos = self.e.partition_point(|x| (x.t, &x.k) <= (entry.t, &entry.k));
         self.e.insert(pos, entry);
         if self.e.len() > cap.max(1) {
@@ -126,6 +201,11 @@ impl Group {
         ends
     }
 
+    /// Whether the entries' hashes stand for their keys: equal hashes, equal keys.
+    pub(super) fn hashes_are_keys(&self) -> bool {
+        !self.clash
+    }
+
     /// The entries in `[end − span, end]`.
     pub(super) fn window(&self, end: i64, span: i64) -> &[Entry] {
         let start = end.saturating_sub(span);
@@ -169,17 +249,18 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
                 return None;
             }
             for k in values {
-                g.insert(Entry { t, k, d: String::new(), u: u.clone() }, spec.max_entries);
+                g.insert(Entry { t, k, u: u.clone(), ..Entry::default() }, spec.max_entries);
             }
         }
-        Kind::Temporal { .. } => g.insert(Entry { t, k: hit.rule.to_owned(), d: String::new(), u }, spec.max_entries),
-        _ => g.insert(Entry { t, k: String::new(), d: String::new(), u }, spec.max_entries),
+        Kind::Temporal { .. } => g.insert(Entry { t, k: hit.rule.to_owned(), u, ..Entry::default() }, spec.max_entries),
+        _ => g.insert(Entry { t, u, ..Entry::default() }, spec.max_entries),
     }
+    let by_hash = g.hashes_are_keys();
     for end in g.candidate_ends(t, spec.timespan_ms) {
         let w = g.window(end, spec.timespan_ms);
         let verdict = match &spec.kind {
             Kind::EventCount { condition } => count::events(w, condition),
-            Kind::ValueCount { field, condition } => count::values(w, field, condition),
+            Kind::ValueCount { field, condition } => count::values(w, by_hash, field, condition),
             Kind::Temporal { ordered, condition } => temporal::evaluate(w, &spec.rules, *ordered, condition),
             _ => None,
         };
