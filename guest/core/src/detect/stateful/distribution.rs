@@ -3,9 +3,7 @@
 //! at most one or two tries each. Evaluated when a hit arrives, over the windows ending at the hit
 //! and at the group's newest event. Cost: linear in the window's entries (capped per group).
 
-use std::collections::BTreeSet;
-
-use super::window::{Entry, Group, tuple_key, uuids};
+use super::window::{Entry, Group, key_hash, tuple_key, uuids};
 use super::{DistCondition, Hit, Kind, Out, Spec, f, first, push_uuids, ratio};
 
 pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> {
@@ -73,7 +71,11 @@ fn evaluate(w: &[Entry], by_hash: bool, c: &DistCondition) -> Option<(u64, Vec<(
         details.push(("share_in_band".to_owned(), ratio(share)));
     }
     if let Some((_, cond)) = &c.distinct {
-        let distinct: BTreeSet<&str> = w.iter().map(|x| x.d.as_str()).filter(|d| !d.is_empty()).collect();
+        // By (hash, value): equal hashes compare the values, so the count stays exact.
+        let mut distinct: Vec<(u64, &str)> =
+            w.iter().filter(|x| !x.d.is_empty()).map(|x| (key_hash(&x.d), x.d.as_str())).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
         if !cond.test(f(distinct.len())) {
             return None;
         }

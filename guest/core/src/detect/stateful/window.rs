@@ -98,7 +98,8 @@ impl From<Saved> for Group {
     }
 }
 
-fn key_hash(k: &str) -> u64 {
+/// The hash entries carry (foldhash with a fixed seed, so it is the same in every run).
+pub(super) fn key_hash(k: &str) -> u64 {
     FixedHash::default().hash_one(k)
 }
 
