@@ -298,7 +298,8 @@ impl<'a> LineCounter<'a> {
         if start > self.text.len() || start < self.offset {
             return self.line;
         }
-        let newlines = self.text.as_bytes()[self.offset..start].iter().filter(|&&b| b == b'\n').count();
+        // memchr skips the (usually newline-free) bytes between elements with SIMD.
+        let newlines = memchr::memchr_iter(b'\n', &self.text.as_bytes()[self.offset..start]).count();
         self.line = self.line.saturating_add(u32::try_from(newlines).unwrap_or(u32::MAX));
         self.offset = start;
         self.line
