@@ -379,9 +379,12 @@ impl Engine {
         {
             return None;
         }
-        let text = std::str::from_utf8(input).ok()?;
+        let text = decode::utf8(input)?;
         let body = text.trim();
-        if !body.starts_with('[') || body.contains('\n') || decode::may_hold_envelopes(body) {
+        if !body.starts_with('[')
+            || memchr::memchr(b'\n', body.as_bytes()).is_some()
+            || decode::may_hold_envelopes(body)
+        {
             return None;
         }
         let events: Vec<Field<LogEvent<'_>>> = serde_json::from_str(body).ok()?;
