@@ -38,9 +38,10 @@ fn distinct<K: Ord + Copy>(keys: impl Iterator<Item = K> + Clone, condition: &Co
     if condition.lt.is_none() && condition.lte.is_none() && condition.eq.is_none() {
         let mut seen: Vec<K> = Vec::new();
         let enough = keys.clone().any(|k| {
-            if !seen.contains(&k) {
-                seen.push(k);
+            if seen.contains(&k) {
+                return false;
             }
+            seen.push(k);
             condition.test(f(seen.len()))
         });
         if !enough {
