@@ -674,6 +674,34 @@ impl<'v> Seen<'v> {
     }
 }
 
+impl Seen<'_> {
+    /// A case-insensitive exact, prefix or suffix test without a lowercased copy, when the value
+    /// is ASCII and its lowercased form is not made yet: such a value lowercases byte by byte, and
+    /// the pattern is lowercased already. `None`: test the lowercased text.
+    fn ascii_fold_free(&self, pattern: &Pattern) -> Option<bool> {
+        if self.folded.get().is_some() || self.shared.is_some_and(|f| f.get().is_some()) {
+            return None;
+        }
+        let t = self.text()?.as_bytes();
+        let fits = match pattern {
+            Pattern::Exact(want, _) => t.len() == want.len() && t.is_ascii() && t.eq_ignore_ascii_case(want.as_bytes()),
+            Pattern::Prefix(want) => {
+                t.len() >= want.len() && t.is_ascii() && t[..want.len()].eq_ignore_ascii_case(want.as_bytes())
+            }
+            Pattern::Suffix(want) => {
+                t.len() >= want.len() && t.is_ascii() && t[t.len() - want.len()..].eq_ignore_ascii_case(want.as_bytes())
+            }
+            _ => return None,
+        };
+        // A length that rules the value out holds only for an ASCII value (a non-ASCII one may
+        // change length when lowercased).
+        if !fits && !t.is_ascii() {
+            return None;
+        }
+        Some(fits)
+    }
+}
+
 /// Whether lowercasing changes `text`.
 fn needs_fold(text: &str) -> bool {
     !text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
@@ -688,6 +716,9 @@ impl Matcher {
                 if let (Pattern::Exact(_, Some(want)), Val::Num(n)) = (pattern, value.val) {
                     #[allow(clippy::float_cmp)]
                     return n.as_f64() == *want;
+                }
+                if !*cased && let Some(fits) = value.ascii_fold_free(pattern) {
+                    return fits;
                 }
                 let text = if *cased { value.text() } else { value.folded() };
                 text.is_some_and(|t| pattern.matches(t))
@@ -914,6 +945,26 @@ mod tests {
         assert!(err("a|i", "x").message.contains("without 're'"));
         assert!(err("a|exists", "maybe").message.contains("true or false"));
         assert!(err("a..b", "x").code == "R017");
+    }
+
+    /// The ASCII shortcut of case-insensitive exact, prefix and suffix tests agrees with testing
+    /// the lowercased text, for ASCII values and for values that change length when lowercased
+    /// (the Kelvin sign lowercases to an ASCII `k`).
+    #[test]
+    fn case_insensitive_tests_agree_with_the_lowercased_text() {
+        use proptest::prelude::*;
+        const TEXT: &str = "[aAbBkK\u{212A}\u{130}é.-]{0,6}";
+        let kinds = prop_oneof![Just("".to_owned()), Just("startswith".to_owned()), Just("endswith".to_owned())];
+        proptest!(ProptestConfig::with_cases(4000), |(value in TEXT, want in TEXT, kind in kinds)| {
+            let kind = kind.as_str();
+            let p = pattern(&want, kind, false);
+            let m = Matcher::Text { pattern: p.clone(), cased: false };
+            let expected = p.matches(&value.to_lowercase());
+            prop_assert_eq!(m.matches(&Seen::new(Val::Str(&value)), &[]), expected, "{:?} {} {:?}", value, kind, want);
+        });
+        let m = Matcher::Text { pattern: pattern("kelvin", "", false), cased: false };
+        assert!(m.matches(&Seen::new(Val::Str("\u{212A}elvin")), &[]));
+        assert!(m.matches(&Seen::new(Val::Str("KELVIN")), &[]));
     }
 
     #[test]
