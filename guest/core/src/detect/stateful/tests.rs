@@ -344,15 +344,24 @@ fn equal_times_after_a_fire_do_not_fire_again() {
 
 // ---------------------------------------------------------------- value_count
 
-#[test]
-fn value_count_counts_distinct_values() {
-    let s = spec(
+/// Distinct client IPs per user within an hour, at least `gte`.
+fn ips_per_user(gte: u32) -> Spec {
+    spec(
         "vc",
         json!({"type": "value_count", "rules": ["fail"], "group-by": ["actor.alternateId"], "timespan": "1h",
-               "condition": {"field": "client.ipAddress", "gte": 3}}),
-    );
-    let mut r = Run::new(vec![s]);
-    let at = |ip: &'static str| vec![("actor.alternateId", "a@example.com"), ("client.ipAddress", ip)];
+               "condition": {"field": "client.ipAddress", "gte": gte}}),
+    )
+}
+
+/// A hit's fields: one user, from `ip`.
+fn from_ip(ip: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![("actor.alternateId", "a@example.com"), ("client.ipAddress", ip)]
+}
+
+#[test]
+fn value_count_counts_distinct_values() {
+    let mut r = Run::new(vec![ips_per_user(3)]);
+    let at = from_ip;
     assert!(r.hit(0, "fail", 0, &at("10.0.0.1")).is_empty());
     assert!(r.hit(0, "fail", M, &at("10.0.0.1")).is_empty());
     assert!(r.hit(0, "fail", 2 * M, &at("10.0.0.2")).is_empty());
@@ -393,13 +402,8 @@ fn distinct_counts_stay_exact_when_two_values_share_a_hash() {
 
 #[test]
 fn value_count_after_an_import_counts_the_imported_values_by_their_hash() {
-    let s = spec(
-        "vc",
-        json!({"type": "value_count", "rules": ["fail"], "group-by": ["actor.alternateId"], "timespan": "1h",
-               "condition": {"field": "client.ipAddress", "gte": 2}}),
-    );
-    let mut r = Run::new(vec![s]);
-    let at = |ip: &'static str| vec![("actor.alternateId", "a@example.com"), ("client.ipAddress", ip)];
+    let mut r = Run::new(vec![ips_per_user(2)]);
+    let at = from_ip;
     assert!(r.hit(0, "fail", 0, &at("10.0.0.1")).is_empty());
     r.state = State::import(&r.state.export()).expect("imports");
     // The imported entry and the new one hold the same value: still one distinct.
