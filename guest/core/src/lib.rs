@@ -25,7 +25,8 @@ pub mod normalize;
 
 /// The hasher of the core's hash maps: fixed, because std's `RandomState` would make the guest
 /// import WASI randomness and runs should not differ, and fast (foldhash; SipHash was about 3 % of
-/// detection). Lookups only: nothing the core outputs depends on a hash map's order.
+/// detection). Lookups and equality tests only (correlation windows compare their keys' hashes):
+/// nothing the core outputs depends on a hash map's order or on a hash's value.
 pub(crate) type FixedHash = foldhash::fast::FixedState;
 
 pub use detect::explain::{MatchedField, RuleMatch};

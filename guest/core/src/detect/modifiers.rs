@@ -672,33 +672,26 @@ impl<'v> Seen<'v> {
         // Decided once per value: a list of 40 patterns asks 40 times.
         Some(self.folded.get_or_init(|| needs_fold(text).then(|| text.to_lowercase())).as_deref().unwrap_or(text))
     }
-}
 
-impl Seen<'_> {
     /// A case-insensitive exact, prefix or suffix test without a lowercased copy, when the value
-    /// is ASCII and its lowercased form is not made yet: such a value lowercases byte by byte, and
-    /// the pattern is lowercased already. `None`: test the lowercased text.
+    /// is ASCII and its lowercased form is not made yet: such a value lowercases byte by byte
+    /// (keeping its length), and the pattern is lowercased already. `None`: test the lowercased
+    /// text (a value that is not ASCII may change length when lowercased).
     fn ascii_fold_free(&self, pattern: &Pattern) -> Option<bool> {
         if self.folded.get().is_some() || self.shared.is_some_and(|f| f.get().is_some()) {
             return None;
         }
         let t = self.text()?.as_bytes();
-        let fits = match pattern {
-            Pattern::Exact(want, _) => t.len() == want.len() && t.is_ascii() && t.eq_ignore_ascii_case(want.as_bytes()),
-            Pattern::Prefix(want) => {
-                t.len() >= want.len() && t.is_ascii() && t[..want.len()].eq_ignore_ascii_case(want.as_bytes())
-            }
-            Pattern::Suffix(want) => {
-                t.len() >= want.len() && t.is_ascii() && t[t.len() - want.len()..].eq_ignore_ascii_case(want.as_bytes())
-            }
+        let (want, part) = match pattern {
+            Pattern::Exact(want, _) => (want, (t.len() == want.len()).then_some(t)),
+            Pattern::Prefix(want) => (want, t.get(..want.len())),
+            Pattern::Suffix(want) => (want, t.len().checked_sub(want.len()).and_then(|at| t.get(at..))),
             _ => return None,
         };
-        // A length that rules the value out holds only for an ASCII value (a non-ASCII one may
-        // change length when lowercased).
-        if !fits && !t.is_ascii() {
+        if !t.is_ascii() {
             return None;
         }
-        Some(fits)
+        Some(part.is_some_and(|part| part.eq_ignore_ascii_case(want.as_bytes())))
     }
 }
 

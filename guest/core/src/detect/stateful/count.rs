@@ -22,9 +22,9 @@ pub(super) fn values(
         return None;
     }
     let n = if by_hash {
-        distinct(window.iter().map(|x| x.h), condition)
+        count_distinct(window.iter().map(|x| x.h), condition)
     } else {
-        distinct(window.iter().map(|x| x.k.as_str()), condition)
+        count_distinct(window.iter().map(|x| x.k.as_str()), condition)
     }?;
     condition
         .test(f(n))
@@ -32,7 +32,7 @@ pub(super) fn values(
 }
 
 /// The number of distinct keys; `None` early when a lower bound alone (`gte`, `gt`) cannot hold.
-fn distinct<K: Ord + Copy>(keys: impl Iterator<Item = K> + Clone, condition: &Condition) -> Option<usize> {
+fn count_distinct<K: Ord + Copy>(keys: impl Iterator<Item = K> + Clone, condition: &Condition) -> Option<usize> {
     // With only a lower bound, find out cheaply whether enough distinct values are there at all
     // before counting them all (most windows hold one value many times).
     if condition.lt.is_none() && condition.lte.is_none() && condition.eq.is_none() {

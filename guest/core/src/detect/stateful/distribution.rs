@@ -17,7 +17,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     let d = condition.distinct.as_ref().and_then(|(field, _)| first(hit.fields, field)).unwrap_or_default();
     let mut u = Vec::new();
     push_uuids(&mut u, hit.uuids);
-    g.insert(Entry { t, k, d, u, h: 0 }, spec.max_entries);
+    g.insert(Entry { t, k, d, u, ..Entry::default() }, spec.max_entries);
     let newest = g.e.last().map_or(t, |x| x.t);
     let ends = if newest > t { vec![t, newest] } else { vec![t] };
     let by_hash = g.hashes_are_keys();
