@@ -14,6 +14,8 @@ fn main() {
     let dest = out.join("okta_normalizer.wasm");
     println!("cargo:rerun-if-env-changed=OKTA_NORMALIZER_COMPONENT");
     if let Some(prebuilt) = env::var_os("OKTA_NORMALIZER_COMPONENT") {
+        // A new build of the same file must be picked up too, not only another path.
+        println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
         copy(Path::new(&prebuilt), &dest);
         return;
     }
