@@ -222,7 +222,7 @@ impl Detection {
 /// One event's text read into a tree, and the typed event read from that tree; `None` when the
 /// text is not a JSON object, or the typed read refuses the tree (a repeated key).
 fn read_event(raw: &str) -> Option<(LogEvent<'_>, Tree<'_>)> {
-    let tree: Tree<'_> = serde_json::from_str(raw).ok()?;
+    let tree = decode::tree::parse(raw)?;
     if !matches!(tree, Tree::Obj(_)) {
         return None;
     }

@@ -26,7 +26,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use crate::FixedHash;
-use crate::decode::tree::{Num, Tree};
+use crate::decode::tree::{self, Num, Tree};
 use crate::normalize::debug_data::parse_java_map;
 use crate::normalize::json::{Members, Node};
 
@@ -423,7 +423,7 @@ impl fmt::Debug for EventView<'_> {
 impl<'a> EventView<'a> {
     /// `raw` is the LogEvent's JSON text, `ecs` the document the normalizer wrote for it.
     pub(crate) fn new(raw: &'a str, ecs: &'a str) -> EventView<'a> {
-        EventView::from_tree(serde_json::from_str(raw).unwrap_or(Tree::Null), ecs)
+        EventView::from_tree(tree::parse(raw).unwrap_or(Tree::Null), ecs)
     }
 
     pub(crate) fn from_tree(raw: Tree<'a>, ecs: &'a str) -> EventView<'a> {
@@ -450,7 +450,7 @@ impl<'a> EventView<'a> {
         trie: Option<&'a PathTrie>,
     ) -> EventView<'a> {
         let RawEvent { text: raw, tree } = raw;
-        let tree: Tree<'a> = tree.unwrap_or_else(|| serde_json::from_str(raw).unwrap_or(Tree::Null));
+        let tree: Tree<'a> = tree.unwrap_or_else(|| tree::parse(raw).unwrap_or(Tree::Null));
         let embedded = Embedded::default();
         let (mut gathered, mut ranges) = (Vec::new(), Vec::new());
         if let Some(trie) = trie {
@@ -797,7 +797,7 @@ fn embedded_map(cache: &Embedded, text: &str) -> Option<Rc<Tree<'static>>> {
 /// `{"a":1}` (JSON) or `{New IP=POSITIVE, ...}` (Java's map form) as a tree.
 fn parse_embedded(text: &str) -> Option<Tree<'static>> {
     if text[1..].trim_start().starts_with('"') {
-        return serde_json::from_str::<Tree<'_>>(text).ok().map(Tree::into_owned);
+        return tree::parse(text).map(Tree::into_owned);
     }
     parse_java_map(text).map(|m| Tree::from_json(Value::Object(m)))
 }

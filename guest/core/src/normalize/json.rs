@@ -9,6 +9,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use crate::decode::split::skip_plain;
+
 /// "Nothing worth writing": such fields are left out of the document.
 pub trait Empty {
     fn is_empty(&self) -> bool;
@@ -276,7 +278,8 @@ static ESCAPE: [u8; 256] = {
 /// Writes `s` as a JSON string.
 ///
 /// Most strings need no escape at all, so it skips eight bytes at a time while none of them does
-/// (a word test, the same natively and in wasm), and looks at single bytes only around escapes.
+/// (a word test, the same natively and in wasm, that also tells where the first one that does
+/// sits), and looks at single bytes only at escapes and in the last few bytes.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
@@ -284,14 +287,9 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        if let Some(&word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>())
-            && !any_escape(u64::from_le_bytes(word))
-        {
-            i += 8;
-            continue;
-        }
-        let b = bytes[i];
+    loop {
+        i = skip_plain(bytes, i);
+        let Some(&b) = bytes.get(i) else { break };
         let escape = ESCAPE[b as usize];
         if escape != 0 {
             out.extend_from_slice(&bytes[start..i]);
@@ -306,23 +304,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
-}
-
-/// Whether any of the eight bytes of `word` needs an escape ([`ESCAPE`]): a control character
-/// (below 0x20), a quote or a backslash. Exact (a borrow between bytes only starts at a byte the
-/// test is looking for), by the usual bit tricks: a byte below `n` (for `n` ≤ 0x80) sets its high
-/// bit in `(x − n·ONES) & !x`, a zero byte does the same in `(x − ONES) & !x`, and the quote and
-/// the backslash are the zero bytes of `x ^ c·ONES`.
-const fn any_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const fn zero_byte(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x
-    }
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    let quote = zero_byte(word ^ (ONES * b'"' as u64));
-    let backslash = zero_byte(word ^ (ONES * b'\\' as u64));
-    (control | quote | backslash) & HIGH != 0
 }
 
 /// Declares an ECS object: a struct with `Default`, written as a JSON object whose keys are the
@@ -405,6 +386,7 @@ pub(crate) use ecs_key;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::split::first_special;
 
     #[test]
     fn strings_escape_like_serde_json() {
@@ -415,22 +397,23 @@ mod tests {
         }
     }
 
-    /// The word test agrees with the byte table for every byte at every place in a word.
+    /// The word test finds the first byte the table escapes, for every byte at every place in a word.
     #[test]
     fn the_word_test_finds_exactly_the_bytes_that_need_escaping() {
         for b in 0..=255u8 {
             for place in 0..8 {
                 let mut word = [b'a'; 8];
                 word[place] = b;
-                assert_eq!(any_escape(u64::from_le_bytes(word)), ESCAPE[b as usize] != 0, "byte {b:#04x} at {place}");
+                let want = (ESCAPE[b as usize] != 0).then_some(place);
+                assert_eq!(first_special(u64::from_le_bytes(word)), want, "byte {b:#04x} at {place}");
             }
         }
         // Bytes that sit next to each other must not mask or fake one another (borrows).
         for a in 0..=255u8 {
             for b in 0..=255u8 {
                 let word = [a, b, 0x80, 0xff, 0x21, 0x5d, b' ', 0x7f];
-                let want = ESCAPE[a as usize] != 0 || ESCAPE[b as usize] != 0;
-                assert_eq!(any_escape(u64::from_le_bytes(word)), want, "bytes {a:#04x} {b:#04x}");
+                let want = if ESCAPE[a as usize] != 0 { Some(0) } else { (ESCAPE[b as usize] != 0).then_some(1) };
+                assert_eq!(first_special(u64::from_le_bytes(word)), want, "bytes {a:#04x} {b:#04x}");
             }
         }
     }
