@@ -4,8 +4,9 @@
 //! event-hook delivery (`data.events[]`) and an EventBridge envelope (`detail`). This stage finds
 //! the shape (or checks the one the caller named), unwraps envelopes, and yields each event's raw
 //! JSON text, borrowed from the input. It parses each event only as far as needed to split and
-//! unwrap (`RawValue`), so each event is read in full once: the normalizer's typed read, or the
-//! tree that detection walks and the typed event is read from (`tree.rs`).
+//! unwrap (`split.rs` for API pages, `RawValue` for envelopes), so each event is read in full
+//! once: the normalizer's typed read, or the tree that detection walks and the typed event is
+//! read from (`tree.rs`).
 
 pub mod event;
 pub mod lenient;
