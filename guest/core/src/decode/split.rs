@@ -232,7 +232,7 @@ pub(super) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// at a time: where the first special byte sits, or where the last 1 to 7 bytes start (for the
 /// caller to look at one by one), or the end.
 #[inline(always)]
-pub(crate) fn skip_plain(b: &[u8], mut i: usize) -> usize {
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
     while let Some(&word) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
         match first_special(u64::from_le_bytes(word)) {
             None => i += 8,
