@@ -58,7 +58,9 @@ pub enum DirectoryBucket {
     /// `GET /api/v1/devices`.
     Devices,
     /// Everything else under `/api/v1`: `/groups/{id}/users`, `/meta/schemas/user/default`,
-    /// `/iam/assignees/users`, `/users/{id}/roles`.
+    /// `/iam/assignees/users`, `/users/{id}/roles`. This is the "most other API actions: /api/v1"
+    /// row of Okta's management rate limits (developer.okta.com/docs/reference/rl-global-mgmt),
+    /// which names none of these endpoints on its own.
     Other,
 }
 
