@@ -199,6 +199,9 @@ pub(crate) struct EventView<'a> {
     /// across events, so they share `memo` with the rules' paths. Without one (explanations,
     /// restored snapshots) such a path is parsed and resolved on every read.
     book: Option<&'a RefCell<PathBook>>,
+    /// Shared test number → what the test answered on this event: 0 not asked yet, 1 false,
+    /// 2 true (see [`FieldTest::shared`](super::modifiers::FieldTest)).
+    verdicts: RefCell<Vec<u8>>,
 }
 
 /// The raw event detection reads: its text, and the tree when the caller already read it from
@@ -437,6 +440,7 @@ impl<'a> EventView<'a> {
             held: &[],
             memo: RefCell::default(),
             book: None,
+            verdicts: RefCell::default(),
         }
     }
 
@@ -479,7 +483,26 @@ impl<'a> EventView<'a> {
             held: trie.map_or(&[], |t| &t.holds),
             memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
             book,
+            verdicts: RefCell::default(),
         }
+    }
+
+    /// What the shared test `id` answered on this event, if it was asked already.
+    pub(crate) fn verdict(&self, id: u32) -> Option<bool> {
+        match self.verdicts.borrow().get(id as usize) {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_verdict(&self, id: u32, verdict: bool) {
+        let mut verdicts = self.verdicts.borrow_mut();
+        let i = id as usize;
+        if verdicts.len() <= i {
+            verdicts.resize(i + 1, 0);
+        }
+        verdicts[i] = 1 + u8::from(verdict);
     }
 
     /// Calls `f` with every value `path` reaches (raw event first, else the ECS document) until

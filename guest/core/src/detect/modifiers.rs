@@ -72,6 +72,10 @@ fn value_error(message: String) -> CompileError {
 pub(crate) struct FieldTest {
     pub(crate) path: FieldPath,
     test: Test,
+    /// The rule set's number for this test: equal tests (the same path, matchers and flags) in
+    /// different rules share one, so an event answers each once ([`FieldTest::share_key`]).
+    /// `None` outside a rule set, and for tests it does not share (regexes, `fieldref`).
+    pub(crate) shared: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -139,6 +143,10 @@ impl Needle {
     fn is_in(&self, value: &str) -> bool {
         self.0.find(value.as_bytes()).is_some()
     }
+
+    fn text(&self) -> &[u8] {
+        self.0.needle()
+    }
 }
 
 impl PartialEq for Needle {
@@ -181,7 +189,7 @@ pub(crate) fn compile_field(key: &str, value: &Node, ctx: &mut Context<'_>) -> R
     let path = FieldPath::parse(field).map_err(|m| key_error("R017", m))?;
     let mods = parse_mods(field, parts)?;
     let test = compile_values(&mods, value, ctx)?;
-    Ok(FieldTest { path, test })
+    Ok(FieldTest { path, test, shared: None })
 }
 
 /// Compiles a keyword list (values without a field): each matches as `contains` anywhere.
@@ -743,8 +751,55 @@ impl Matcher {
 }
 
 impl FieldTest {
-    /// Whether the event satisfies this field entry.
+    /// Whether the event satisfies this field entry. A shared test is answered once per event,
+    /// for every rule that has it.
     pub(crate) fn eval(&self, event: &EventView<'_>) -> bool {
+        let Some(id) = self.shared else {
+            return self.eval_here(event);
+        };
+        if let Some(known) = event.verdict(id) {
+            return known;
+        }
+        let verdict = self.eval_here(event);
+        event.set_verdict(id, verdict);
+        verdict
+    }
+
+    /// What makes two tests answer alike on every event, as text: the path's lowercased segments,
+    /// the flags and each matcher in full. `None` for tests not worth the risk of a key that
+    /// misses a difference: regexes (their flags are not part of their text) and `fieldref`.
+    pub(crate) fn share_key(&self) -> Option<String> {
+        use std::fmt::Write as _;
+        let mut key = self.path.key();
+        match &self.test {
+            Test::Exists(want) => write!(key, "|exists={want}").ok()?,
+            Test::Values { matchers, null, all, negate } => {
+                write!(key, "|null={null}|all={all}|negate={negate}").ok()?;
+                for m in matchers {
+                    match m {
+                        Matcher::Text { pattern, cased } => {
+                            let pattern = match pattern {
+                                Pattern::Exact(s, n) => format!("exact {s:?} {n:?}"),
+                                Pattern::Prefix(s) => format!("prefix {s:?}"),
+                                Pattern::Suffix(s) => format!("suffix {s:?}"),
+                                Pattern::Contains(needle) => format!("contains {:?}", needle.text()),
+                                Pattern::Any => "any".to_owned(),
+                                Pattern::Glob(segments) => format!("glob {segments:?}"),
+                            };
+                            write!(key, "|text cased={cased} {pattern}").ok()?;
+                        }
+                        Matcher::Cidr(net) => write!(key, "|cidr {net}").ok()?,
+                        Matcher::Compare(op, want) => write!(key, "|compare {op:?} {want:?}").ok()?,
+                        Matcher::Never => key.push_str("|never"),
+                        Matcher::Regex(_) | Matcher::FieldRef { .. } => return None,
+                    }
+                }
+            }
+        }
+        Some(key)
+    }
+
+    fn eval_here(&self, event: &EventView<'_>) -> bool {
         let (matchers, null, all, negate) = match &self.test {
             Test::Exists(want) => return event.exists(&self.path) == *want,
             Test::Values { matchers, null, all, negate } => (matchers, *null, *all, *negate),
@@ -840,6 +895,61 @@ mod tests {
     fn on(event: &str, key: &str, value: &str) -> bool {
         let view = EventView::new(event, "{}");
         test(key, value).eval(&view)
+    }
+
+    /// Two tests share an answer only when they answer alike: the key sees every flag, every
+    /// value and each kind of pattern, and a regex or a `fieldref` is never shared.
+    #[test]
+    fn tests_share_a_key_only_when_they_answer_alike() {
+        let key = |k: &str, v: &str| test(k, v).share_key();
+        assert_eq!(key("outcome.result", "FAILURE"), key("Outcome.Result", "failure"));
+        assert_eq!(key("a|contains", "[x, y]"), key("a|contains", "[x, y]"));
+        let distinct = [
+            ("outcome.result", "FAILURE"),
+            ("outcome.reason", "FAILURE"),
+            ("outcome.result|cased", "FAILURE"),
+            ("outcome.result|neq", "FAILURE"),
+            ("outcome.result", "[FAILURE, SUCCESS]"),
+            ("outcome.result", "[FAILURE, null]"),
+            ("outcome.result|all", "[FAILURE, SUCCESS]"),
+            ("outcome.result|startswith", "FAILURE"),
+            ("outcome.result|endswith", "FAILURE"),
+            ("outcome.result|contains", "FAILURE"),
+            ("outcome.result", "FAIL*"),
+            ("outcome.result", "FAIL?RE"),
+            ("outcome.result|exists", "true"),
+            ("outcome.result|exists", "false"),
+            ("outcome.result|gt", "5"),
+            ("outcome.result|gte", "5"),
+            ("outcome.result|cidr", "10.0.0.0/8"),
+            ("outcome.result", "5"),
+        ];
+        let keys: Vec<String> = distinct.iter().map(|(k, v)| key(k, v).expect("shared")).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate().skip(i + 1) {
+                assert_ne!(a, b, "{:?} and {:?}", distinct[i], distinct[j]);
+            }
+        }
+        assert_eq!(key("a|re", "x"), None);
+        assert_eq!(key("a|re|i", "x"), None);
+        assert_eq!(key("a|fieldref", "b"), None);
+    }
+
+    /// A shared test is answered once per event, and the answer is the test's own.
+    #[test]
+    fn a_shared_test_is_answered_once_per_event() {
+        let mut failing = test("outcome.result", "FAILURE");
+        failing.shared = Some(3);
+        let view = EventView::new(r#"{"outcome":{"result":"FAILURE"}}"#, "{}");
+        assert_eq!(view.verdict(3), None);
+        assert!(failing.eval(&view));
+        assert_eq!(view.verdict(3), Some(true));
+        let other = EventView::new(r#"{"outcome":{"result":"SUCCESS"}}"#, "{}");
+        assert!(!failing.eval(&other));
+        assert_eq!(other.verdict(3), Some(false));
+        // The stored answer is what the next rule with the same test gets.
+        other.set_verdict(3, true);
+        assert!(failing.eval(&other));
     }
 
     const E: &str = r#"{"displayMessage":"User login to Okta","n":42,"f":"4.5","b":true,"ip":"10.1.2.3",

@@ -122,6 +122,14 @@ pub(crate) enum Search {
 }
 
 impl Detection {
+    /// Every field test of the searches, for numbering.
+    pub(crate) fn tests_mut(&mut self) -> impl Iterator<Item = &mut FieldTest> {
+        self.searches.iter_mut().flat_map(|search| match search {
+            Search::Selection(branches) => branches.iter_mut().flatten().collect::<Vec<_>>(),
+            Search::Keywords { .. } => Vec::new(),
+        })
+    }
+
     /// Every field path the searches resolve, for numbering.
     pub(crate) fn paths_mut(&mut self) -> Vec<&mut FieldPath> {
         let mut out = Vec::new();

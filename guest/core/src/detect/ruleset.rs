@@ -93,12 +93,20 @@ impl RuleSet {
         let mut path_ids: BTreeMap<String, u32> = BTreeMap::new();
         // Rule index → the numbered paths its detection or filter reads.
         let mut rule_paths: Vec<Vec<FieldPath>> = vec![Vec::new(); n];
+        // Equal tests share a number too, so an event answers each once for all rules.
+        let mut test_ids: HashMap<String, u32, FixedHash> = HashMap::default();
         for (index, rule) in rules.iter_mut().enumerate() {
             if let Body::Detection(detection) | Body::Filter(detection) = &mut rule.body {
                 for path in detection.paths_mut() {
                     let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
                     path.id = Some(*path_ids.entry(path.key()).or_insert(next));
                     rule_paths[index].push(path.clone());
+                }
+                for test in detection.tests_mut() {
+                    if let Some(key) = test.share_key() {
+                        let next = u32::try_from(test_ids.len()).unwrap_or(u32::MAX);
+                        test.shared = Some(*test_ids.entry(key).or_insert(next));
+                    }
                 }
             }
         }
