@@ -11,7 +11,7 @@
 //! It is faster because it does less per token than a general parser: strings, most of an Okta
 //! event's bytes, are skipped eight bytes at a time while none is a quote, a backslash or a
 //! control character ([`first_special`]), and no error value is built for a page that fails (the
-//! caller falls back to serde_json, which says what is wrong).
+//! caller then asks serde_json all the same, and decoding goes on as it always has).
 
 /// The elements of the JSON array `text`, or `None` when `text` is not exactly one JSON array
 /// (with whitespace around it).
