@@ -598,7 +598,7 @@ impl<'a> EventView<'a> {
             match &self.ecs {
                 Ecs::Typed(doc) => walker.walk_node(Node::Object(*doc), &path.segments),
                 Ecs::Text(text, tree) => {
-                    let tree = tree.get_or_init(|| serde_json::from_str(text).unwrap_or(Tree::Null));
+                    let tree = tree.get_or_init(|| tree::parse(text).unwrap_or(Tree::Null));
                     walker.walk(tree, &path.segments);
                 }
             }

@@ -151,7 +151,7 @@ impl Needle {
 
 impl PartialEq for Needle {
     fn eq(&self, other: &Needle) -> bool {
-        self.0.needle() == other.0.needle()
+        self.text() == other.text()
     }
 }
 
