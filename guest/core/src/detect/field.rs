@@ -218,8 +218,9 @@ impl<'a> RawEvent<'a> {
     }
 }
 
-/// The rule set's numbered paths without `[key=value]` selections, as a tree of lowercased keys,
-/// so that one walk over an event resolves all of them (instead of one walk per path).
+/// The rule set's numbered paths, as a tree of lowercased keys (with their `[key=value]`
+/// selections), so that one walk over an event resolves all of them (instead of one walk per
+/// path).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathTrie {
     root: TrieNode,
@@ -240,6 +241,8 @@ struct TrieChild {
     key: String,
     /// Whether `key` is ASCII (then an event's key matches it ignoring ASCII case only).
     ascii: bool,
+    /// `[key=value]`, lowercased: only the elements (or the object) where `key` has `value`.
+    select: Option<(String, String)>,
     node: TrieNode,
 }
 
@@ -257,18 +260,23 @@ impl TrieChild {
 }
 
 impl PathTrie {
-    /// Adds a numbered path; one with a selection is left to be resolved on its own.
+    /// Adds a numbered path.
     pub(crate) fn add(&mut self, path: &FieldPath) {
         let Some(id) = path.id else { return };
-        if path.segments.iter().any(|s| s.select.is_some()) || self.holds(id) {
+        if self.holds(id) {
             return;
         }
         let mut node = &mut self.root;
         for segment in &path.segments {
-            let at = match node.children.iter().position(|c| c.key == segment.key) {
+            let at = match node.children.iter().position(|c| c.key == segment.key && c.select == segment.select) {
                 Some(at) => at,
                 None => {
-                    let child = TrieChild { key: segment.key.clone(), ascii: segment.ascii, node: TrieNode::default() };
+                    let child = TrieChild {
+                        key: segment.key.clone(),
+                        ascii: segment.ascii,
+                        select: segment.select.clone(),
+                        node: TrieNode::default(),
+                    };
                     node.children.push(child);
                     node.children.len() - 1
                 }
@@ -283,7 +291,7 @@ impl PathTrie {
         self.holds[id] = true;
     }
 
-    fn holds(&self, id: u32) -> bool {
+    pub(crate) fn holds(&self, id: u32) -> bool {
         self.holds.get(id as usize).copied().unwrap_or(false)
     }
 }
@@ -327,7 +335,10 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: 
             for (key, value) in entries {
                 for child in &node.children {
                     if child.is(key) {
-                        gather(value, &child.node, embedded, out);
+                        match &child.select {
+                            Some((k, v)) => gather_selected(value, k, v, &child.node, embedded, out),
+                            None => gather(value, &child.node, embedded, out),
+                        }
                     }
                 }
             }
@@ -344,6 +355,40 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: 
         }
         Tree::Null | Tree::Bool(_) | Tree::Num(_) => {}
     }
+}
+
+/// `[key=value]` below a key: [`gather`] on the elements (or the object) that are selected, as
+/// [`Walker`] selects them.
+fn gather_selected<'a>(
+    tree: &Tree<'a>,
+    key: &str,
+    want: &str,
+    node: &TrieNode,
+    embedded: &Embedded,
+    out: &mut Vec<(u32, Found<'a>)>,
+) {
+    match tree {
+        Tree::Arr(items) => {
+            for item in items {
+                gather_selected(item, key, want, node, embedded, out);
+            }
+        }
+        Tree::Obj(entries) if selects(entries, key, want) => gather(tree, node, embedded, out),
+        Tree::Obj(_) | Tree::Null | Tree::Bool(_) | Tree::Num(_) | Tree::Str(_) => {}
+    }
+}
+
+/// Whether an object's `key` (lowercased) has the wanted (lowercased) value: `[key=value]`.
+fn selects(entries: &[(Cow<'_, str>, Tree<'_>)], key: &str, want: &str) -> bool {
+    entries.iter().any(|(k, v)| {
+        key_eq(k, key)
+            && match v {
+                Tree::Str(s) => key_eq(s, want),
+                Tree::Num(n) => n.text() == want,
+                Tree::Bool(b) => b.to_string() == want,
+                Tree::Null | Tree::Arr(_) | Tree::Obj(_) => false,
+            }
+    })
 }
 
 /// Paths the engine reads by their text (correlation group-by and value fields, geo and session
@@ -535,7 +580,8 @@ impl<'a> EventView<'a> {
         let found = match known {
             Some(found) => found,
             None => {
-                let found = self.resolve_all(path);
+                // When the walk found nothing in the raw event, only the ECS document is left.
+                let found = self.resolve_all(path, gathered.is_none());
                 let mut memo = self.memo.borrow_mut();
                 if memo.len() <= id {
                     memo.resize(id + 1, None);
@@ -565,9 +611,9 @@ impl<'a> EventView<'a> {
     }
 
     /// Everything `path` reaches, kept to be replayed to the other tests of the same path.
-    fn resolve_all(&self, path: &FieldPath) -> Rc<[Found<'a>]> {
+    fn resolve_all(&self, path: &FieldPath, in_raw: bool) -> Rc<[Found<'a>]> {
         let mut all = Vec::new();
-        self.resolve(path, &mut |v| {
+        self.resolve_in(path, in_raw, &mut |v| {
             all.push(self.keep(v));
             false
         });
@@ -592,8 +638,15 @@ impl<'a> EventView<'a> {
     }
 
     fn resolve(&self, path: &FieldPath, f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
+        self.resolve_in(path, true, f)
+    }
+
+    /// [`EventView::resolve`]; `in_raw: false` skips the raw event, known not to hold the path.
+    fn resolve_in(&self, path: &FieldPath, in_raw: bool, f: &mut dyn FnMut(Val<'_>) -> bool) -> bool {
         let mut walker = Walker { f, found: false, done: false, embedded: &self.embedded };
-        walker.walk(&self.raw, &path.segments);
+        if in_raw {
+            walker.walk(&self.raw, &path.segments);
+        }
         if !walker.found && path.in_ecs {
             match &self.ecs {
                 Ecs::Typed(doc) => walker.walk_node(Node::Object(*doc), &path.segments),
@@ -779,20 +832,7 @@ impl Walker<'_, '_> {
                     self.walk_selected(item, key, want, rest);
                 }
             }
-            Tree::Obj(entries) => {
-                let selected = entries.iter().any(|(k, v)| {
-                    key_eq(k, key)
-                        && match v {
-                            Tree::Str(s) => key_eq(s, want),
-                            Tree::Num(n) => n.text() == want,
-                            Tree::Bool(b) => b.to_string() == want,
-                            _ => false,
-                        }
-                });
-                if selected {
-                    self.walk(node, rest);
-                }
-            }
+            Tree::Obj(entries) if selects(entries, key, want) => self.walk(node, rest),
             _ => {}
         }
     }
@@ -915,7 +955,8 @@ mod tests {
     /// Resolving many paths in one walk ([`PathTrie`]) finds exactly what a walk per path finds,
     /// in the same order: every path (objects included) of every raw case event, the same events
     /// with lowercased top-level keys, an event with case variants, duplicates, arrays and
-    /// embedded maps, the pack's paths, upper-cased paths and paths through strings.
+    /// embedded maps, the pack's paths, upper-cased paths, paths through strings and
+    /// `[key=value]` selections.
     #[test]
     fn one_walk_resolves_like_a_walk_per_path() {
         let mut events = crate::decode::tree::tests::golden_events_also_lowercased();
@@ -937,6 +978,16 @@ mod tests {
                 "debugContext.debugData.x.New IP",
                 "client.zone",
                 "client.zone.x",
+                "target[type=user].alternateId",
+                "target[Type=AppInstance].displayName",
+                "target[type=user]",
+                "TARGET[TYPE=USER].ALTERNATEID",
+                "target[id=1].id",
+                "target[id=1]",
+                "target[ID=true]",
+                "target.ID[x=2].x",
+                "actor[id=b].Id",
+                "ACTOR[ID=C]",
             ]
             .map(String::from),
         );

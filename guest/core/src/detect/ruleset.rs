@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::field::{FieldPath, PathTrie};
 use super::parse::parse_source;
 use super::rule::{Body, Rule};
-use super::stateful::Spec;
+use super::stateful::{self, Spec};
 use crate::{FixedHash, RuleError, RuleInfo, RuleSource};
 
 /// Every loaded rule, compiled and indexed.
@@ -137,6 +137,18 @@ impl RuleSet {
                     if !rules[target].generate && !generate {
                         set.alerts_alone[target] = false;
                     }
+                }
+            }
+        }
+        // The fields a correlation reads from its input rules' events are numbered like the rules'
+        // own paths, so the walk that resolves an event's rule paths gathers them too.
+        for (index, rule) in rules.iter().enumerate() {
+            for &s in &set.listeners[index] {
+                for text in stateful::paths_read(&set.specs[s], &rule.name) {
+                    let Ok(mut path) = FieldPath::parse(text) else { continue };
+                    let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
+                    path.id = Some(*path_ids.entry(path.key()).or_insert(next));
+                    rule_paths[index].push(path);
                 }
             }
         }
@@ -402,6 +414,28 @@ pub(crate) mod tests {
         assert_eq!(errs[0].message, "'f' refers to 'rule_aa', which is not a loaded rule; did you mean 'rule_a'?");
         // Linting one file does not check references.
         assert!(RuleSet::compile(&[src("f.yml", filter)], &[], false).is_ok());
+    }
+
+    /// A correlation's fields are gathered by the walk over its input rule's events (and only
+    /// theirs): its group-by field through the rule's alias, and its counted field.
+    #[test]
+    fn correlation_fields_join_their_input_rules_walk() {
+        let count = "title: C\nid: 00000000-0000-4000-8000-00000000000c\nname: c\ncorrelation:\n  type: value_count\n  rules: [rule_a]\n  group-by: [user]\n  aliases:\n    user:\n      rule_a: actor.alternateId\n  timespan: 1h\n  condition: {field: client.ipAddress, gte: 2}\n";
+        let set = RuleSet::compile(&[src("a.yml", A), src("b.yml", B), src("c.yml", count)], &[], true).unwrap();
+        for (path, with_a) in [("actor.alternateId", true), ("client.ipAddress", true), ("displayMessage", true)] {
+            let key = FieldPath::parse(path).unwrap().key();
+            let id = *set.path_ids.get(&key).unwrap_or_else(|| panic!("{path} is numbered"));
+            assert_eq!(set.candidates(Some("user.session.start")).trie.holds(id), with_a, "{path}");
+        }
+        let other = &set.candidates(Some("other")).trie;
+        for path in ["actor.alternateId", "client.ipAddress"] {
+            let id = set.path_ids[&FieldPath::parse(path).unwrap().key()];
+            assert!(!other.holds(id), "{path}: rule_a is not a candidate there");
+        }
+        assert!(
+            !set.path_ids.contains_key(&FieldPath::parse("user").unwrap().key()),
+            "the alias is read, not its name"
+        );
     }
 
     /// The text of every path the built-in pack's detections and filters test.

@@ -349,6 +349,27 @@ fn distinct(fields: &dyn Fields, path: &str) -> Vec<String> {
     values
 }
 
+/// Every field path a hit of `rule` makes `spec` read: its group-by field for that rule and the
+/// fields of its kind. The rule set has the event walk gather them with the rule's own paths.
+pub(crate) fn paths_read<'s>(spec: &'s Spec, rule: &str) -> Vec<&'s str> {
+    let mut paths: Vec<&str> = spec.group_by.iter().map(|g| g.field_for(rule)).collect();
+    match &spec.kind {
+        Kind::ValueCount { field, .. } => paths.push(field),
+        Kind::NewValue { fields, .. } => paths.extend(fields.iter().map(String::as_str)),
+        Kind::GeoVelocity { .. } => paths.extend([geo::PROXY, geo::LAT, geo::LON, geo::COUNTRY]),
+        Kind::SessionDrift { ip_field, ua_field, device_field, .. } => {
+            paths.extend([ip_field.as_str(), ua_field.as_str()]);
+            paths.extend(device_field.as_deref());
+        }
+        Kind::Distribution { per, condition } => {
+            paths.extend(per.iter().map(String::as_str));
+            paths.extend(condition.distinct.as_ref().map(|(field, _)| field.as_str()));
+        }
+        Kind::EventCount { .. } | Kind::Temporal { .. } | Kind::Absence => {}
+    }
+    paths
+}
+
 /// The hit's group-by values, or `None` when one is missing.
 fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<String>> {
     spec.group_by.iter().map(|g| first(fields, g.field_for(rule))).collect()
