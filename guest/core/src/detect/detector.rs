@@ -110,6 +110,10 @@ impl Fields for EventView<'_> {
     fn values(&self, path: &str) -> Vec<String> {
         self.texts_of(path)
     }
+
+    fn first(&self, path: &str) -> Option<String> {
+        self.first_text_of(path)
+    }
 }
 
 impl Detector {

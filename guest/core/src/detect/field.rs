@@ -610,6 +610,31 @@ impl<'a> EventView<'a> {
         }
     }
 
+    /// The first non-empty one of [`EventView::texts_of`], without collecting the others.
+    pub(crate) fn first_text_of(&self, path: &str) -> Option<String> {
+        let numbered;
+        let parsed;
+        let path: &FieldPath = match self.book {
+            Some(book) => {
+                numbered = book.borrow_mut().get(path)?;
+                &numbered
+            }
+            None => {
+                parsed = FieldPath::parse(path).ok()?;
+                &parsed
+            }
+        };
+        let mut first = None;
+        self.visit(path, &mut |v| match v.text() {
+            Some(t) if !t.is_empty() => {
+                first = Some(t.into_owned());
+                true
+            }
+            _ => false,
+        });
+        first
+    }
+
     /// Everything `path` reaches, kept to be replayed to the other tests of the same path.
     fn resolve_all(&self, path: &FieldPath, in_raw: bool) -> Rc<[Found<'a>]> {
         let mut all = Vec::new();

@@ -62,6 +62,11 @@ pub(crate) trait Fields {
     /// Every value of a dotted path (case-insensitive keys, any element of arrays); numbers and
     /// booleans as JSON text; empty when absent.
     fn values(&self, path: &str) -> Vec<String>;
+
+    /// The first non-empty one of [`Fields::values`].
+    fn first(&self, path: &str) -> Option<String> {
+        self.values(path).into_iter().find(|v| !v.is_empty())
+    }
 }
 
 /// One match of a rule (or correlation) that a spec reads.
@@ -337,7 +342,7 @@ fn push_uuids(into: &mut Vec<String>, new: &[String]) {
 
 /// The first non-empty value of a path.
 fn first(fields: &dyn Fields, path: &str) -> Option<String> {
-    fields.values(path).into_iter().find(|v| !v.is_empty())
+    fields.first(path)
 }
 
 /// The distinct non-empty values of a path, sorted (empty when the field is missing).
@@ -375,9 +380,20 @@ fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<Stri
     spec.group_by.iter().map(|g| first(fields, g.field_for(rule))).collect()
 }
 
-/// A group's map key: its values as a JSON array (unambiguous, and sorts deterministically).
+/// A group's map key: its values as a JSON array (unambiguous, and sorts deterministically),
+/// written as serde_json writes it (saved state holds these keys).
 fn key_of(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_default()
+    let mut out = Vec::with_capacity(2 + values.iter().map(|v| v.len() + 3).sum::<usize>());
+    out.push(b'[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        crate::normalize::json::write_str(&mut out, v);
+    }
+    out.push(b']');
+    // Only whole UTF-8 strings and ASCII punctuation were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn values_of(key: &str) -> Vec<String> {

@@ -1188,6 +1188,14 @@ mod props {
             }
         }
 
+        /// Group keys are saved in the exported state, so they must stay what serde_json wrote.
+        #[test]
+        fn group_keys_are_written_as_serde_json_writes_them(
+            values in prop::collection::vec(prop_oneof![any::<String>(), "[\\x00-\\x7f\"\\\\]{0,12}"], 0..4),
+        ) {
+            prop_assert_eq!(super::super::key_of(&values), serde_json::to_string(&values).unwrap());
+        }
+
         #[test]
         fn import_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = State::import(&bytes);

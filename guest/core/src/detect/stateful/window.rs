@@ -187,19 +187,16 @@ impl Group {
 
     /// The ends of every window (of length `span`) that contains `t` and could have changed: `t`
     /// itself and each later entry time up to `t + span`, ascending.
-    pub(super) fn candidate_ends(&self, t: i64, span: i64) -> Vec<i64> {
-        let mut ends = vec![t];
+    pub(super) fn candidate_ends(&self, t: i64, span: i64) -> impl Iterator<Item = i64> + use<'_> {
         let from = self.e.partition_point(|x| x.t <= t);
         let limit = t.saturating_add(span);
-        for x in &self.e[from..] {
-            if x.t > limit {
-                break;
-            }
-            if ends.last() != Some(&x.t) {
-                ends.push(x.t);
-            }
-        }
-        ends
+        let mut last = t;
+        let later = self.e[from..].iter().map(|x| x.t).take_while(move |&x| x <= limit).filter(move |&x| {
+            let new = x != last;
+            last = x;
+            new
+        });
+        std::iter::once(t).chain(later)
     }
 
     /// Whether the entries' hashes stand for their keys: equal hashes, equal keys.
@@ -257,7 +254,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
         _ => g.insert(Entry { t, u, ..Entry::default() }, spec.max_entries),
     }
     let by_hash = g.hashes_are_keys();
-    for end in g.candidate_ends(t, spec.timespan_ms) {
+    let fire = g.candidate_ends(t, spec.timespan_ms).find_map(|end| {
         let w = g.window(end, spec.timespan_ms);
         let verdict = match &spec.kind {
             Kind::EventCount { condition } => count::events(w, condition),
@@ -265,13 +262,10 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
             Kind::Temporal { ordered, condition } => temporal::evaluate(w, &spec.rules, *ordered, condition),
             _ => None,
         };
-        if let Some((n, details)) = verdict {
-            let uuids = uuids(w);
-            g.clear_through(end);
-            return Some(Out { time_ms: end, uuids, count: n, details });
-        }
-    }
-    None
+        verdict.map(|(n, details)| Out { time_ms: end, uuids: uuids(w), count: n, details })
+    })?;
+    g.clear_through(fire.time_ms);
+    Some(fire)
 }
 
 /// The first non-empty value of each path, as a JSON array; `None` when one is missing.
