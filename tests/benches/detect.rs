@@ -8,15 +8,21 @@
 //! 1. Throughput, side by side on the same corpus (the simulator's everyday activity with its four
 //!    attacks mixed in, 1000 events per call): the native core and the component, each with no
 //!    rules and with the full pack. The ratios are the figures that matter.
+//!    Then a peer on the same corpus: the pack's plain single-event rules that rsigma can also
+//!    read (`tests/rsigma_subset.rs`), through rsigma's engine and through ours, beside the floor
+//!    of parsing each event into a `serde_json::Value`.
 //! 2. A long run through the component with the full pack: events/s, alerts raised, and the
 //!    exported state size and guest memory every 10% of the way, which must level off.
 
 use std::time::{Duration, Instant};
 
-use okta_normalizer_core::{Engine, InputFormat};
+use okta_normalizer_core::{Engine, InputFormat, RuleSource};
 use okta_normalizer_host::sim::generator::{ALL_SCENARIOS, Generator};
 use okta_normalizer_tests::{batch, config, runtime, wit_batch, wit_config};
 use serde_json::Value;
+
+#[path = "../rsigma_subset.rs"]
+mod rsigma_subset;
 
 const START_MS: i64 = 1_790_000_000_000;
 
@@ -155,6 +161,95 @@ fn throughput(n: usize) {
         1e6 / us("component, full pack")
     );
     println!("  component / native, full pack    = {:.2}", us("native core, full pack") / us("component, full pack"));
+    peer(&pages, us("native core, no rules"), us("component, no rules"));
+}
+
+/// Part 1b: the single-event rules both engines read, through rsigma and through ours.
+fn peer(pages: &[Vec<u8>], native_no_rules: f64, component_no_rules: f64) {
+    let (subset, skipped) = rsigma_subset::candidates();
+    println!();
+    println!(
+        "peer: the pack's {} plain single-event rules rsigma-eval 0.23 can also read ({} others left out), no alert controls",
+        subset.len(),
+        skipped.len()
+    );
+    let mut cfg = config();
+    cfg.detection.builtin_rules = false;
+    cfg.detection.rules =
+        subset.iter().map(|r| RuleSource { name: format!("subset:{}", r.name), text: r.text.clone() }).collect();
+    let mut rsigma = rsigma_eval::Engine::new();
+    for rule in &subset {
+        let collection = rsigma_parser::parse_sigma_yaml(&rule.text).expect("rsigma parses the subset");
+        rsigma.add_collection(&collection).expect("rsigma compiles the subset");
+    }
+    let mut rows: Vec<(&str, f64)> = Vec::new();
+    let mut report = |name: &'static str, (elapsed, events, matches, _): (Duration, usize, usize, Duration)| {
+        let us = elapsed.as_secs_f64() * 1e6 / events as f64;
+        println!("{name:<44} {:>9.0} events/s  {us:>6.2} µs/event  {matches:>5} matches per pass", 1e6 / us);
+        rows.push((name, us));
+    };
+    report(
+        "floor: serde_json Value parse of each event",
+        best_of_3(
+            || (),
+            |()| {
+                pages.iter().fold((0, 0), |(e, m), p| {
+                    let events: Vec<Value> = serde_json::from_slice(p).expect("a page");
+                    (e + events.len(), m)
+                })
+            },
+        ),
+    );
+    report(
+        "peer: rsigma-eval (Value parse + rules)",
+        best_of_3(
+            || (),
+            |()| {
+                pages.iter().fold((0, 0), |(e, m), p| {
+                    let events: Vec<Value> = serde_json::from_slice(p).expect("a page");
+                    let hits: usize =
+                        events.iter().map(|v| rsigma.evaluate(&rsigma_eval::JsonEvent::borrow(v)).len()).sum();
+                    (e + events.len(), m + hits)
+                })
+            },
+        ),
+    );
+    report(
+        "native core (normalize + the same rules)",
+        best_of_3(
+            || Engine::new(cfg.clone()).expect("config"),
+            |engine| {
+                pages.iter().fold((0, 0), |(e, a), p| {
+                    let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
+                    (e + r.outcomes.len(), a + r.alerts.len())
+                })
+            },
+        ),
+    );
+    let wit = wit_config(&cfg);
+    report(
+        "component (normalize + the same rules)",
+        best_of_3(
+            || runtime().instantiate(&wit).expect("no trap").expect("config"),
+            |engine| {
+                pages.iter().fold((0, 0), |(e, a), p| {
+                    let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
+                    (e + r.outcomes.len(), a + r.alerts.len())
+                })
+            },
+        ),
+    );
+    let us = |name: &str| rows.iter().find(|(n, _)| n.starts_with(name)).map_or(f64::NAN, |(_, us)| *us);
+    let (floor, theirs) = (us("floor"), us("peer"));
+    let (native, component) = (us("native core"), us("component"));
+    println!("what the rules add per event, over reading the event:");
+    println!("  rsigma-eval over its Value parse    {:>6.2} µs", theirs - floor);
+    println!("  ours, native, over normalizing      {:>6.2} µs", native - native_no_rules);
+    println!("  ours, component, over normalizing   {:>6.2} µs", component - component_no_rules);
+    println!("ratios:");
+    println!("  rsigma (parse + rules) / floor      = {:.2}", theirs / floor);
+    println!("  native core (normalize + rules) / rsigma (parse + rules) = {:.2}", native / theirs);
+    println!("  component (normalize + rules) / rsigma (parse + rules)   = {:.2}", component / theirs);
 }
 
 /// Part 2: a long run through the component with the full pack.
