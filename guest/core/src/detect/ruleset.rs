@@ -422,10 +422,10 @@ pub(crate) mod tests {
     fn correlation_fields_join_their_input_rules_walk() {
         let count = "title: C\nid: 00000000-0000-4000-8000-00000000000c\nname: c\ncorrelation:\n  type: value_count\n  rules: [rule_a]\n  group-by: [user]\n  aliases:\n    user:\n      rule_a: actor.alternateId\n  timespan: 1h\n  condition: {field: client.ipAddress, gte: 2}\n";
         let set = RuleSet::compile(&[src("a.yml", A), src("b.yml", B), src("c.yml", count)], &[], true).unwrap();
-        for (path, with_a) in [("actor.alternateId", true), ("client.ipAddress", true), ("displayMessage", true)] {
+        for path in ["actor.alternateId", "client.ipAddress", "displayMessage"] {
             let key = FieldPath::parse(path).unwrap().key();
             let id = *set.path_ids.get(&key).unwrap_or_else(|| panic!("{path} is numbered"));
-            assert_eq!(set.candidates(Some("user.session.start")).trie.holds(id), with_a, "{path}");
+            assert!(set.candidates(Some("user.session.start")).trie.holds(id), "{path}");
         }
         let other = &set.candidates(Some("other")).trie;
         for path in ["actor.alternateId", "client.ipAddress"] {
