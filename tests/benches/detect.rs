@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use okta_normalizer_core::{Engine, InputFormat, RuleSource};
+use okta_normalizer_core::{Config, Engine, InputFormat, RuleSource};
 use okta_normalizer_host::sim::generator::{ALL_SCENARIOS, Generator};
 use okta_normalizer_tests::{batch, config, runtime, wit_batch, wit_config};
 use serde_json::Value;
@@ -92,6 +92,33 @@ fn main() {
     long_run(long_n);
 }
 
+/// [`best_of_3`] passes of the native core over `pages`: (time, events, alerts, set-up).
+fn native_passes(pages: &[Vec<u8>], cfg: &Config) -> (Duration, usize, usize, Duration) {
+    best_of_3(
+        || Engine::new(cfg.clone()).expect("config"),
+        |engine| {
+            pages.iter().fold((0, 0), |(e, a), p| {
+                let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
+                (e + r.outcomes.len(), a + r.alerts.len())
+            })
+        },
+    )
+}
+
+/// [`native_passes`] through the component in wasmtime.
+fn component_passes(pages: &[Vec<u8>], cfg: &Config) -> (Duration, usize, usize, Duration) {
+    let wit = wit_config(cfg);
+    best_of_3(
+        || runtime().instantiate(&wit).expect("no trap").expect("config"),
+        |engine| {
+            pages.iter().fold((0, 0), |(e, a), p| {
+                let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
+                (e + r.outcomes.len(), a + r.alerts.len())
+            })
+        },
+    )
+}
+
 /// Part 1: the four paths side by side on the same corpus.
 fn throughput(n: usize) {
     let pages = corpus(n, 11, START_MS);
@@ -114,35 +141,10 @@ fn throughput(n: usize) {
         rows.push((name.to_owned(), us));
     };
 
-    for (name, cfg) in [("native core, no rules", &no_rules), ("native core, full pack", &with_pack)] {
-        report(
-            name,
-            best_of_3(
-                || Engine::new(cfg.clone()).expect("config"),
-                |engine| {
-                    pages.iter().fold((0, 0), |(e, a), p| {
-                        let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
-                        (e + r.outcomes.len(), a + r.alerts.len())
-                    })
-                },
-            ),
-        );
-    }
-    for (name, cfg) in [("component, no rules", &no_rules), ("component, full pack", &with_pack)] {
-        let wit = wit_config(cfg);
-        report(
-            name,
-            best_of_3(
-                || runtime().instantiate(&wit).expect("no trap").expect("config"),
-                |engine| {
-                    pages.iter().fold((0, 0), |(e, a), p| {
-                        let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
-                        (e + r.outcomes.len(), a + r.alerts.len())
-                    })
-                },
-            ),
-        );
-    }
+    report("native core, no rules", native_passes(&pages, &no_rules));
+    report("native core, full pack", native_passes(&pages, &with_pack));
+    report("component, no rules", component_passes(&pages, &no_rules));
+    report("component, full pack", component_passes(&pages, &with_pack));
     let us = |name: &str| rows.iter().find(|(n, _)| n == name).map(|(_, us)| *us).unwrap_or(f64::NAN);
     println!();
     println!("ratios:");
@@ -214,31 +216,8 @@ fn peer(pages: &[Vec<u8>], native_no_rules: f64, component_no_rules: f64) {
             },
         ),
     );
-    report(
-        "native core (normalize + the same rules)",
-        best_of_3(
-            || Engine::new(cfg.clone()).expect("config"),
-            |engine| {
-                pages.iter().fold((0, 0), |(e, a), p| {
-                    let r = engine.normalize(p, &batch(InputFormat::ApiPage)).expect("ok");
-                    (e + r.outcomes.len(), a + r.alerts.len())
-                })
-            },
-        ),
-    );
-    let wit = wit_config(&cfg);
-    report(
-        "component (normalize + the same rules)",
-        best_of_3(
-            || runtime().instantiate(&wit).expect("no trap").expect("config"),
-            |engine| {
-                pages.iter().fold((0, 0), |(e, a), p| {
-                    let r = engine.normalize(p, &wit_batch(InputFormat::ApiPage)).expect("no trap").expect("ok");
-                    (e + r.outcomes.len(), a + r.alerts.len())
-                })
-            },
-        ),
-    );
+    report("native core (normalize + the same rules)", native_passes(pages, &cfg));
+    report("component (normalize + the same rules)", component_passes(pages, &cfg));
     let us = |name: &str| rows.iter().find(|(n, _)| n.starts_with(name)).map_or(f64::NAN, |(_, us)| *us);
     let (floor, theirs) = (us("floor"), us("peer"));
     let (native, component) = (us("native core"), us("component"));
