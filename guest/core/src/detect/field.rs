@@ -138,6 +138,12 @@ impl FieldPath {
         Ok(FieldPath { text: text.to_owned(), segments, in_ecs, id: None })
     }
 
+    /// Numbers this path: the number its [`FieldPath::key`] has in `ids`, or the next one.
+    pub(crate) fn number_in(&mut self, ids: &mut BTreeMap<String, u32>) {
+        let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        self.id = Some(*ids.entry(self.key()).or_insert(next));
+    }
+
     /// What makes two paths resolve alike: their lowercased segments.
     pub(crate) fn key(&self) -> String {
         let mut key = String::new();
@@ -412,8 +418,7 @@ impl PathBook {
             return known.clone();
         }
         let parsed = FieldPath::parse(text).ok().map(|mut path| {
-            let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-            path.id = Some(*self.ids.entry(path.key()).or_insert(next));
+            path.number_in(&mut self.ids);
             Rc::new(path)
         });
         self.by_text.insert(text.to_owned(), parsed.clone());
@@ -601,38 +606,35 @@ impl<'a> EventView<'a> {
     /// Every scalar value of the path written as `path`, as text; empty when absent or when the
     /// path is not valid. With a book, resolved once per event for each distinct path.
     pub(crate) fn texts_of(&self, path: &str) -> Vec<String> {
-        match self.book {
-            Some(book) => {
-                let numbered = book.borrow_mut().get(path);
-                numbered.map(|p| self.texts(&p)).unwrap_or_default()
-            }
-            None => FieldPath::parse(path).map(|p| self.texts(&p)).unwrap_or_default(),
-        }
+        self.with_path(path, |p| self.texts(p)).unwrap_or_default()
     }
 
     /// The first non-empty one of [`EventView::texts_of`], without collecting the others.
     pub(crate) fn first_text_of(&self, path: &str) -> Option<String> {
-        let numbered;
-        let parsed;
-        let path: &FieldPath = match self.book {
+        self.with_path(path, |p| {
+            let mut first = None;
+            self.visit(p, &mut |v| match v.text() {
+                Some(t) if !t.is_empty() => {
+                    first = Some(t.into_owned());
+                    true
+                }
+                _ => false,
+            });
+            first
+        })
+        .flatten()
+    }
+
+    /// `f` on the path written as `path` (numbered by the book when there is one); `None` when
+    /// it is not a valid path.
+    fn with_path<R>(&self, path: &str, f: impl FnOnce(&FieldPath) -> R) -> Option<R> {
+        match self.book {
             Some(book) => {
-                numbered = book.borrow_mut().get(path)?;
-                &numbered
+                let numbered = book.borrow_mut().get(path)?;
+                Some(f(&numbered))
             }
-            None => {
-                parsed = FieldPath::parse(path).ok()?;
-                &parsed
-            }
-        };
-        let mut first = None;
-        self.visit(path, &mut |v| match v.text() {
-            Some(t) if !t.is_empty() => {
-                first = Some(t.into_owned());
-                true
-            }
-            _ => false,
-        });
-        first
+            None => FieldPath::parse(path).ok().map(|p| f(&p)),
+        }
     }
 
     /// Everything `path` reaches, kept to be replayed to the other tests of the same path.

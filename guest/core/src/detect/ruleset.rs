@@ -98,8 +98,7 @@ impl RuleSet {
         for (index, rule) in rules.iter_mut().enumerate() {
             if let Body::Detection(detection) | Body::Filter(detection) = &mut rule.body {
                 for path in detection.paths_mut() {
-                    let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
-                    path.id = Some(*path_ids.entry(path.key()).or_insert(next));
+                    path.number_in(&mut path_ids);
                     rule_paths[index].push(path.clone());
                 }
                 for test in detection.tests_mut() {
@@ -146,8 +145,7 @@ impl RuleSet {
             for &s in &set.listeners[index] {
                 for text in stateful::paths_read(&set.specs[s], &rule.name) {
                     let Ok(mut path) = FieldPath::parse(text) else { continue };
-                    let next = u32::try_from(path_ids.len()).unwrap_or(u32::MAX);
-                    path.id = Some(*path_ids.entry(path.key()).or_insert(next));
+                    path.number_in(&mut path_ids);
                     rule_paths[index].push(path);
                 }
             }

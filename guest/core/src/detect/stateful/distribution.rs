@@ -4,7 +4,7 @@
 //! and at the group's newest event. Cost: linear in the window's entries (capped per group).
 
 use super::window::{Entry, Group, key_hash, tuple_key, uuids};
-use super::{DistCondition, Hit, Kind, Out, Spec, f, first, push_uuids, ratio};
+use super::{DistCondition, Hit, Kind, Out, Spec, f, push_uuids, ratio};
 
 pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> {
     let Kind::Distribution { per, condition } = &spec.kind else { return None };
@@ -14,7 +14,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     if !g.accepts(t) {
         return None;
     }
-    let d = condition.distinct.as_ref().and_then(|(field, _)| first(hit.fields, field)).unwrap_or_default();
+    let d = condition.distinct.as_ref().and_then(|(field, _)| hit.fields.first(field)).unwrap_or_default();
     let mut u = Vec::new();
     push_uuids(&mut u, hit.uuids);
     g.insert(Entry { t, k, d, u, ..Entry::default() }, spec.max_entries);

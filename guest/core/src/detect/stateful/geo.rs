@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Kind, Out, Recency, Spec, first, push_uuids};
+use super::{Hit, Kind, Out, Recency, Spec, push_uuids};
 
 pub(crate) const LAT: &str = "client.geographicalContext.geolocation.lat";
 pub(crate) const LON: &str = "client.geographicalContext.geolocation.lon";
@@ -56,7 +56,7 @@ impl Group {
 }
 
 fn coordinate(hit: &Hit<'_>, path: &str, limit: f64) -> Option<f64> {
-    let v: f64 = first(hit.fields, path)?.trim().parse().ok()?;
+    let v: f64 = hit.fields.first(path)?.trim().parse().ok()?;
     (v.is_finite() && v.abs() <= limit).then_some(v)
 }
 
@@ -78,7 +78,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     let lon = coordinate(hit, LON, 180.0)?;
     let mut u = Vec::new();
     push_uuids(&mut u, hit.uuids);
-    let cur = Point { t: hit.time_ms, lat, lon, c: first(hit.fields, COUNTRY).unwrap_or_default(), u };
+    let cur = Point { t: hit.time_ms, lat, lon, c: hit.fields.first(COUNTRY).unwrap_or_default(), u };
     let pos = g.p.partition_point(|p| p.t <= cur.t);
     let check = |a: &Point, b: &Point| -> Option<Out> {
         let dt_ms = b.t.saturating_sub(a.t);

@@ -340,11 +340,6 @@ fn push_uuids(into: &mut Vec<String>, new: &[String]) {
     }
 }
 
-/// The first non-empty value of a path.
-fn first(fields: &dyn Fields, path: &str) -> Option<String> {
-    fields.first(path)
-}
-
 /// The distinct non-empty values of a path, sorted (empty when the field is missing).
 fn distinct(fields: &dyn Fields, path: &str) -> Vec<String> {
     let mut values = fields.values(path);
@@ -377,7 +372,7 @@ pub(crate) fn paths_read<'s>(spec: &'s Spec, rule: &str) -> Vec<&'s str> {
 
 /// The hit's group-by values, or `None` when one is missing.
 fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<String>> {
-    spec.group_by.iter().map(|g| first(fields, g.field_for(rule))).collect()
+    spec.group_by.iter().map(|g| fields.first(g.field_for(rule))).collect()
 }
 
 /// A group's map key: its values as a JSON array (unambiguous, and sorts deterministically),

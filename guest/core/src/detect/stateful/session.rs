@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Kind, Out, Recency, Spec, cap_map, first, push_uuids, ratio};
+use super::{Hit, Kind, Out, Recency, Spec, cap_map, push_uuids, ratio};
 
 const UA_CHARS: usize = 512;
 
@@ -92,8 +92,8 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
     g.prune(t.saturating_sub(spec.timespan_ms));
     let mut details = Vec::new();
     if let Some(max_similarity) = max_ua_similarity {
-        let ip = first(hit.fields, ip_field);
-        let ua = first(hit.fields, ua_field);
+        let ip = hit.fields.first(ip_field);
+        let ua = hit.fields.first(ua_field);
         if let (Some(ip), Some(ua)) = (&ip, &ua)
             && !g.ips.is_empty()
             && !g.uas.is_empty()
@@ -116,7 +116,7 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>) -> Option<Out> 
         }
     }
     if let (Some(field), Some(max)) = (device_field, max_devices)
-        && let Some(device) = first(hit.fields, field)
+        && let Some(device) = hit.fields.first(field)
     {
         bump(&mut g.dev, device, t);
         cap_map(&mut g.dev, spec.max_entries);

@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hit, Kind, Out, Recency, Spec, count, distinct, first, push_uuids, temporal};
+use super::{Hit, Kind, Out, Recency, Spec, count, distinct, push_uuids, temporal};
 use crate::FixedHash;
 
 /// One hit in a window.
@@ -270,6 +270,6 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
 
 /// The first non-empty value of each path, as a JSON array; `None` when one is missing.
 pub(super) fn tuple_key(hit: &Hit<'_>, paths: &[String]) -> Option<String> {
-    let values: Option<Vec<String>> = paths.iter().map(|p| first(hit.fields, p)).collect();
+    let values: Option<Vec<String>> = paths.iter().map(|p| hit.fields.first(p)).collect();
     values.map(|v| super::key_of(&v))
 }
