@@ -14,7 +14,7 @@
 //! [`Detector::export`] as deterministic JSON.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -60,7 +60,7 @@ pub(crate) struct Detector {
     late: u64,
     /// uuid → the fields an `x-absence` alert needs from its trigger event, which is long gone
     /// when the deadline passes.
-    snapshots: BTreeMap<String, Snapshot>,
+    snapshots: Snapshots,
     /// In-rule tests: this rule alerts on its own even when only correlations read it. Not state.
     alone: Option<usize>,
     /// The paths read by their text, numbered (from the rule set's numbers on). Not state.
@@ -76,6 +76,49 @@ struct Snapshot {
 
 /// At most this many snapshots are kept (the oldest go first).
 const MAX_SNAPSHOTS: usize = 20_000;
+
+/// The `x-absence` snapshots by uuid, with an index by age, so that dropping the oldest (at the
+/// cap, or past the horizon) costs a lookup rather than a scan of every snapshot.
+#[derive(Debug, Default)]
+struct Snapshots {
+    by_uuid: BTreeMap<String, Snapshot>,
+    /// `(time_ms, uuid)` of every entry of `by_uuid`.
+    by_age: BTreeSet<(i64, String)>,
+}
+
+impl Snapshots {
+    fn from_map(by_uuid: BTreeMap<String, Snapshot>) -> Snapshots {
+        let by_age = by_uuid.iter().map(|(uuid, s)| (s.time_ms, uuid.clone())).collect();
+        Snapshots { by_uuid, by_age }
+    }
+
+    fn get(&self, uuid: &str) -> Option<&Snapshot> {
+        self.by_uuid.get(uuid)
+    }
+
+    /// Keeps `snapshot` for `uuid` (replacing an older one), then drops the oldest beyond `cap`.
+    fn insert(&mut self, uuid: &str, snapshot: Snapshot, cap: usize) {
+        self.by_age.insert((snapshot.time_ms, uuid.to_owned()));
+        if let Some(old) = self.by_uuid.insert(uuid.to_owned(), snapshot)
+            && self.by_uuid[uuid].time_ms != old.time_ms
+        {
+            self.by_age.remove(&(old.time_ms, uuid.to_owned()));
+        }
+        while self.by_uuid.len() > cap {
+            let Some((_, oldest)) = self.by_age.pop_first() else { break };
+            self.by_uuid.remove(&oldest);
+        }
+    }
+
+    /// Drops the snapshots of events older than `horizon`.
+    fn drop_before(&mut self, horizon: i64) {
+        while self.by_age.first().is_some_and(|(time_ms, _)| *time_ms < horizon) {
+            if let Some((_, uuid)) = self.by_age.pop_first() {
+                self.by_uuid.remove(&uuid);
+            }
+        }
+    }
+}
 
 /// What [`Detector::export`] writes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -272,13 +315,7 @@ impl Detector {
                 insert_path(&mut fields, &path.text, values);
             }
         }
-        self.snapshots.insert(uuid.to_owned(), Snapshot { time_ms, fields });
-        if self.snapshots.len() > MAX_SNAPSHOTS
-            && let Some(oldest) =
-                self.snapshots.iter().min_by_key(|(k, v)| (v.time_ms, (*k).clone())).map(|(k, _)| k.clone())
-        {
-            self.snapshots.remove(&oldest);
-        }
+        self.snapshots.insert(uuid, Snapshot { time_ms, fields }, MAX_SNAPSHOTS);
     }
 
     /// A correlation fired: its alert, and a hit for the correlations that read it.
@@ -352,7 +389,7 @@ impl Detector {
                 .max()
                 .unwrap_or(0);
             let horizon = watermark.saturating_sub(longest.saturating_add(env.tolerance_ms));
-            self.snapshots.retain(|_, s| s.time_ms >= horizon);
+            self.snapshots.drop_before(horizon);
         }
     }
 
@@ -383,7 +420,7 @@ impl Detector {
             seen: self.seen.iter().cloned().collect(),
             tallies: self.tallies.clone(),
             correlations,
-            snapshots: self.snapshots.clone(),
+            snapshots: self.snapshots.by_uuid.clone(),
         };
         serde_json::to_vec(&saved).unwrap_or_default()
     }
@@ -430,7 +467,7 @@ impl Detector {
             watermark_ms: saved.watermark_ms,
             advanced_ms: saved.watermark_ms,
             late: saved.late,
-            snapshots: saved.snapshots,
+            snapshots: Snapshots::from_map(saved.snapshots),
             alone: None,
             book: None,
         })
@@ -469,4 +506,57 @@ fn matches(rules: &RuleSet, r: usize, view: &EventView<'_>) -> bool {
             Body::Filter(filter) => filter.eval(view),
             _ => true,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, i64),
+        DropBefore(i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..12, 0i64..50).prop_map(|(u, t)| Op::Insert(u, t)),
+            1 => (0i64..50).prop_map(Op::DropBefore),
+        ]
+    }
+
+    proptest! {
+        /// The age index drops exactly what a scan for the oldest `(time, uuid)` would drop,
+        /// and always lists every snapshot it holds, once.
+        #[test]
+        fn snapshots_drop_what_a_scan_for_the_oldest_drops(ops in prop::collection::vec(op(), 0..80)) {
+            const CAP: usize = 5;
+            let mut snapshots = Snapshots::default();
+            let mut model: BTreeMap<String, i64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(u, time_ms) => {
+                        let uuid = format!("u{u}");
+                        snapshots.insert(&uuid, Snapshot { time_ms, fields: Value::Null }, CAP);
+                        model.insert(uuid, time_ms);
+                        while model.len() > CAP {
+                            let oldest = model.iter().min_by_key(|(k, t)| (**t, (*k).clone())).map(|(k, _)| k.clone());
+                            model.remove(&oldest.unwrap());
+                        }
+                    }
+                    Op::DropBefore(horizon) => {
+                        snapshots.drop_before(horizon);
+                        model.retain(|_, t| *t >= horizon);
+                    }
+                }
+                let held: BTreeMap<String, i64> =
+                    snapshots.by_uuid.iter().map(|(k, s)| (k.clone(), s.time_ms)).collect();
+                prop_assert_eq!(&held, &model);
+                let ages: BTreeSet<(i64, String)> = model.iter().map(|(k, t)| (*t, k.clone())).collect();
+                prop_assert_eq!(&snapshots.by_age, &ages);
+            }
+        }
+    }
 }
