@@ -140,6 +140,9 @@ pub struct Directory {
     /// User id → group ids.
     pub(crate) user_groups: BTreeMap<String, BTreeSet<String>>,
     pub(crate) devices: BTreeMap<String, Device>,
+    /// User id → the devices whose `_embedded.users` name that user, so a rename finds its
+    /// devices without reading every device.
+    user_devices: BTreeMap<String, BTreeSet<String>>,
     /// User id → the user's admin role assignments (only users holding at least one), sorted.
     pub(crate) roles: BTreeMap<String, Vec<Role>>,
     /// Custom profile attributes the schema declares: name → its schema entry.
@@ -306,10 +309,8 @@ impl Directory {
                     if old.is_some() && old.as_deref() != user.login() {
                         // Device documents name their users by the current login; Okta changes
                         // no device on a rename, so an incremental sync would not refetch them.
-                        for device in self.devices.values() {
-                            if device.users().any(|link| link_user_id(link) == Some(id.as_str())) {
-                                mark_device(due, &device.id);
-                            }
+                        for device in self.user_devices.get(&id).into_iter().flatten() {
+                            mark_device(due, device);
                         }
                     }
                     self.users.insert(id.clone(), user);
@@ -342,6 +343,10 @@ impl Directory {
                     self.remove(kind, &id, due);
                     due.insert((kind, id), Due::Device(change, Some(device)));
                 } else {
+                    self.unlink_device(&id);
+                    for user in device.users().filter_map(link_user_id) {
+                        self.user_devices.entry(user.to_owned()).or_default().insert(id.clone());
+                    }
                     self.devices.insert(id.clone(), device);
                     due.insert((kind, id), Due::Device(change, None));
                 }
@@ -432,9 +437,23 @@ impl Directory {
                 }
             }
             DirectoryKind::Device => {
+                self.unlink_device(id);
                 self.devices.remove(id);
             }
             DirectoryKind::UserSchema => self.custom_attributes = None,
+        }
+    }
+
+    /// Drops a device from [`Directory::user_devices`] (before it is replaced or removed).
+    fn unlink_device(&mut self, id: &str) {
+        let Some(device) = self.devices.get(id) else { return };
+        for user in device.users().filter_map(link_user_id) {
+            if let Some(set) = self.user_devices.get_mut(user) {
+                set.remove(id);
+                if set.is_empty() {
+                    self.user_devices.remove(user);
+                }
+            }
         }
     }
 }

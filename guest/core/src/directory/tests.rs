@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -773,4 +775,75 @@ fn a_snapshot_reads_roles() {
     assert!(bad.contains("roles.00uDANA must be a list"), "{bad}");
     let bad = snapshot(&json!({"roles": []}), T0).expect_err("not an object");
     assert!(bad.contains("roles must be an object"), "{bad}");
+}
+
+#[derive(Debug, Clone)]
+enum DeviceOp {
+    /// Device `d` now lists these users (by index).
+    Link(u8, Vec<u8>),
+    Delete(u8),
+    /// User `u` gets a new login.
+    Rename(u8),
+    /// The whole directory again, as a full sync's first batch after a reset.
+    Reset,
+}
+
+fn device_op() -> impl Strategy<Value = DeviceOp> {
+    prop_oneof![
+        5 => (0u8..5, prop::collection::vec(0u8..4, 0..3)).prop_map(|(d, users)| DeviceOp::Link(d, users)),
+        1 => (0u8..5).prop_map(DeviceOp::Delete),
+        3 => (0u8..4).prop_map(DeviceOp::Rename),
+        1 => Just(DeviceOp::Reset),
+    ]
+}
+
+proptest! {
+    /// A rename writes new documents for exactly the devices that list the user at that moment,
+    /// however devices were linked, relinked, deleted or reset before.
+    #[test]
+    fn a_rename_rewrites_exactly_the_devices_that_list_the_user(ops in prop::collection::vec(device_op(), 1..40)) {
+        let user = |u: u8, n: usize| {
+            json!({"id": format!("00u{u}"), "status": "ACTIVE",
+                   "profile": {"login": format!("user{u}.v{n}@example.com"), "email": format!("user{u}@example.com")}})
+        };
+        let device = |d: u8, users: &[u8]| {
+            let links: Vec<Value> = users.iter().map(|&u| json!({"managementStatus": "MANAGED", "user": user(u, 0)})).collect();
+            json!({"id": format!("guo{d}"), "status": "ACTIVE", "profile": {"displayName": format!("D{d}")},
+                   "_embedded": {"users": links}})
+        };
+        let users = || (0u8..4).map(|u| object(DirectoryKind::User, &format!("00u{u}"), DirectoryChange::Discovered, &user(u, 0)));
+        // No rules: only the directory is under test, and loading the pack for every case is slow.
+        let mut engine = Engine::new(Config { detection: DetectionConfig { builtin_rules: false, ..DetectionConfig::default() }, ..config() })
+            .expect("valid config");
+        engine.update_directory(DirectoryUpdate { objects: users().collect(), observed_ms: T0, ..DirectoryUpdate::default() });
+        // The test's own record: device → the users it lists.
+        let mut linked: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+        for (n, op) in ops.into_iter().enumerate() {
+            let (objects, reset) = match &op {
+                DeviceOp::Link(d, us) => {
+                    linked.insert(*d, us.clone());
+                    (vec![object(DirectoryKind::Device, &format!("guo{d}"), DirectoryChange::Modified, &device(*d, us))], false)
+                }
+                DeviceOp::Delete(d) => {
+                    linked.remove(d);
+                    (vec![object(DirectoryKind::Device, &format!("guo{d}"), DirectoryChange::Deleted, &json!({}))], false)
+                }
+                DeviceOp::Rename(u) => {
+                    (vec![object(DirectoryKind::User, &format!("00u{u}"), DirectoryChange::Modified, &user(*u, n + 1))], false)
+                }
+                DeviceOp::Reset => {
+                    linked.clear();
+                    (users().collect(), true)
+                }
+            };
+            let result = engine.update_directory(DirectoryUpdate { reset, objects, observed_ms: T0, ..DirectoryUpdate::default() });
+            if let DeviceOp::Rename(u) = op {
+                let written: Vec<String> =
+                    result.entities.iter().filter(|e| e.kind == DirectoryKind::Device).map(|e| e.id.clone()).collect();
+                let expected: Vec<String> =
+                    linked.iter().filter(|(_, us)| us.contains(&u)).map(|(d, _)| format!("guo{d}")).collect();
+                prop_assert_eq!(written, expected);
+            }
+        }
+    }
 }
