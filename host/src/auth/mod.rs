@@ -32,8 +32,8 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use crate::budget::Snapshot;
 use crate::config::{AuthConfig, OrgConfig, Secret};
-use crate::sources::okta_api::budget::Snapshot;
 use dpop::DpopKey;
 use jose::SigningKey;
 

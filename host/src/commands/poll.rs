@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use tokio::sync::watch;
 
+use crate::budget::OrgGate;
 use crate::cli::PollArgs;
 use crate::commands::sync::start;
 use crate::config::{Config, OrgConfig};
 use crate::guest::Runtime;
 use crate::pipeline::OrgPipeline;
-use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::okta_api::{OrgPoller, Stats};
 use crate::store::Store;
 use crate::telemetry::Metrics;

@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::budget::OrgGate;
 use crate::cli::ServeArgs;
 use crate::commands::poll::FirstSync;
 use crate::commands::poll::{OrgResult, OrgStats, status_lines};
@@ -23,7 +24,6 @@ use crate::config::Config;
 use crate::guest::Runtime;
 use crate::pipeline::OrgPipeline;
 use crate::sources::okta_api::OrgPoller;
-use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::push::{Receiver, drain, router};
 use crate::store::{Spooler, Store};
 use crate::telemetry::Metrics;

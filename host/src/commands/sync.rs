@@ -12,12 +12,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
+use crate::budget::OrgGate;
 use crate::cli::SyncArgs;
 use crate::config::{Config, OrgConfig};
 use crate::guest::Runtime;
 use crate::pipeline::{OrgPipeline, SharedPipeline};
 use crate::sources::directory::{DirectorySync, Mode, SyncReport};
-use crate::sources::okta_api::budget::OrgGate;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, Verdict};
-use crate::sources::okta_api::budget::{OrgGate, Snapshot};
+use crate::budget::{OrgGate, Snapshot};
 use crate::sources::okta_api::{link, okta_error, without_url};
 use crate::sources::sleep_or_stop;
 use crate::telemetry::{EndpointLabel, Metrics};

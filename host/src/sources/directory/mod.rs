@@ -37,10 +37,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::auth::Auth;
+use crate::budget::OrgGate;
 use crate::config::{DirectoryConfig, OrgConfig};
 use crate::guest::{DirectoryChange, DirectoryKind};
 use crate::pipeline::SharedPipeline;
-use crate::sources::okta_api::budget::OrgGate;
 use crate::sources::sleep_or_stop;
 use crate::store::{DirectoryMarks, Store, StoredObject};
 use crate::telemetry::{KindLabel, Metrics};

@@ -12,7 +12,6 @@
 //! - Rate limits: see `budget.rs`. 5xx and transport errors back off with jitter. A rejected token
 //!   (401) stops the org with a clear error instead of retrying in a loop.
 
-pub mod budget;
 pub mod link;
 
 use std::sync::{Arc, Mutex};
@@ -23,13 +22,13 @@ use reqwest::StatusCode;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, Verdict};
+use crate::budget::{self, Snapshot};
 use crate::config::OrgConfig;
 pub use crate::pipeline::Stats;
 use crate::pipeline::{Channel, SharedPipeline};
 use crate::sources::sleep_or_stop;
 use crate::store::Store;
 use crate::telemetry::{Metrics, OrgLabel, RequestLabel};
-use budget::Snapshot;
 
 /// Consecutive failed batches (a sink or the store failing) before an org stops.
 const MAX_BATCH_FAILURES: u32 = 10;
