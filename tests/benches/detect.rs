@@ -259,9 +259,11 @@ fn long_run(long_n: usize) {
                 }
             }
             if generated >= next_report {
+                let exporting = Instant::now();
                 let state = engine.export_state().expect("no trap");
+                let export_ms = exporting.elapsed().as_secs_f64() * 1e3;
                 println!(
-                    "  {generated:>9} events  state {:>9} bytes  alerts {alerts:>6}  signals {signals:>6}",
+                    "  {generated:>9} events  state {:>9} bytes (export {export_ms:>6.1} ms)  alerts {alerts:>6}  signals {signals:>6}",
                     state.len()
                 );
                 next_report += long_n / 10;

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::alert::{self, Tally, Trigger};
 use super::field::{EventView, FieldPath, PathBook, RawEvent};
@@ -120,8 +121,23 @@ impl Snapshots {
     }
 }
 
-/// What [`Detector::export`] writes.
-#[derive(Debug, Serialize, Deserialize)]
+/// What [`Detector::export`] writes, borrowed from the detector, so that the whole state is
+/// written in one pass (the correlations inside it, not read back and written again).
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    v: u32,
+    newest_ms: Option<i64>,
+    watermark_ms: Option<i64>,
+    late: u64,
+    seen: &'a VecDeque<String>,
+    tallies: &'a BTreeMap<String, BTreeMap<String, Tally>>,
+    correlations: stateful::Saved<'a>,
+    snapshots: &'a BTreeMap<String, Snapshot>,
+}
+
+/// What [`Detector::import`] reads: [`SavedRef`]'s fields, owned; the correlations stay text
+/// for [`stateful::State::import`].
+#[derive(Debug, Deserialize)]
 struct Saved {
     v: u32,
     #[serde(default)]
@@ -135,7 +151,7 @@ struct Saved {
     #[serde(default)]
     tallies: BTreeMap<String, BTreeMap<String, Tally>>,
     #[serde(default)]
-    correlations: Value,
+    correlations: Option<Box<RawValue>>,
     #[serde(default)]
     snapshots: BTreeMap<String, Snapshot>,
 }
@@ -411,16 +427,15 @@ impl Detector {
 
     /// The state as deterministic JSON bytes.
     pub(crate) fn export(&self) -> Vec<u8> {
-        let correlations = serde_json::from_slice(&self.correlations.export()).unwrap_or(Value::Null);
-        let saved = Saved {
+        let saved = SavedRef {
             v: VERSION,
             newest_ms: self.newest_ms,
             watermark_ms: self.watermark_ms,
             late: self.late,
-            seen: self.seen.iter().cloned().collect(),
-            tallies: self.tallies.clone(),
-            correlations,
-            snapshots: self.snapshots.by_uuid.clone(),
+            seen: &self.seen,
+            tallies: &self.tallies,
+            correlations: self.correlations.saved(),
+            snapshots: &self.snapshots.by_uuid,
         };
         serde_json::to_vec(&saved).unwrap_or_default()
     }
@@ -444,10 +459,9 @@ impl Detector {
                 ),
             });
         }
-        let correlations_bytes =
-            if saved.correlations.is_null() { Vec::new() } else { saved.correlations.to_string().into_bytes() };
+        let correlations_text = saved.correlations.as_deref().map_or("", RawValue::get);
         let mut correlations =
-            stateful::State::import(&correlations_bytes).map_err(|message| StateError { message })?;
+            stateful::State::import(correlations_text.as_bytes()).map_err(|message| StateError { message })?;
         correlations.retain_specs(&rules.specs);
         let mut tallies = saved.tallies;
         tallies.retain(|name, _| rules.rules.iter().any(|r| &r.name == name && r.controls.dedup.is_some()));

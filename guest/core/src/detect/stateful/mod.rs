@@ -152,7 +152,7 @@ impl PartialEq for State {
 
 /// The saved form of [`State`].
 #[derive(Serialize)]
-struct Saved<'a> {
+pub(crate) struct Saved<'a> {
     v: u32,
     specs: BTreeMap<&'a str, &'a SpecState>,
 }
@@ -513,8 +513,14 @@ impl State {
     }
 
     /// The state as deterministic bytes (JSON over sorted maps).
+    #[cfg(test)]
     pub(crate) fn export(&self) -> Vec<u8> {
-        serde_json::to_vec(&Saved { v: self.v, specs: self.by_name() }).unwrap_or_default()
+        serde_json::to_vec(&self.saved()).unwrap_or_default()
+    }
+
+    /// What [`State::export`] writes, for a caller that writes it inside its own document.
+    pub(crate) fn saved(&self) -> Saved<'_> {
+        Saved { v: self.v, specs: self.by_name() }
     }
 
     /// Every spec's state by name.
