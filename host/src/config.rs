@@ -191,6 +191,15 @@ pub struct EventBridgeConfig {
     /// Long-poll wait in seconds (0 to 20).
     #[serde(default = "default_sqs_wait")]
     pub wait_secs: i32,
+    /// Messages written as one batch at most (1 to 10,000). While the queue keeps answering full
+    /// receives, more are gathered (for at most a second) before the batch is written, because
+    /// every batch also commits the detection state, whose cost does not shrink with the batch.
+    #[serde(default = "default_sqs_batch_messages")]
+    pub batch_messages: usize,
+}
+
+fn default_sqs_batch_messages() -> usize {
+    1000
 }
 
 fn default_sqs_batch() -> i32 {
@@ -510,6 +519,9 @@ impl Config {
                 if !(0..=20).contains(&eb.wait_secs) {
                     bail!("org {}: eventbridge.wait_secs must be between 0 and 20", org.name);
                 }
+                if !(1..=10_000).contains(&eb.batch_messages) {
+                    bail!("org {}: eventbridge.batch_messages must be between 1 and 10000", org.name);
+                }
             }
         }
         let mut names = std::collections::HashSet::new();
@@ -669,6 +681,7 @@ token_env = "OKTA_API_TOKEN"        # or: token_file = "/run/secrets/okta-token"
 # [org.eventbridge]
 # queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/okta-log-stream"
 # region = "us-east-1"
+# batch_messages = 1000                    # gather up to this many messages (for at most 1 s) per batch
 # [org.eventbridge.auth]
 # header = "x-api-key"                     # or header = "Authorization" with username = "..." for Basic
 # secret_env = "ACME_STREAM_KEY"

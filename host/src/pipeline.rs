@@ -506,6 +506,10 @@ impl OrgPipeline {
         commit.spooled = spooled.to_vec();
         commit.detection_state = Some(&state);
         self.store().commit(&name, &commit)?;
+        self.metrics
+            .detection_state_bytes
+            .get_or_create(&self.label)
+            .set(i64::try_from(state.len()).unwrap_or(i64::MAX));
 
         let written = u64::try_from(docs.len() - alerts.len()).unwrap_or(u64::MAX) - failed;
         self.record(channel, count, written, duplicates, failed, last_published_ms);
@@ -548,10 +552,9 @@ impl OrgPipeline {
         let count = u64::try_from(count).unwrap_or(u64::MAX);
         self.metrics.events_in.get_or_create(&self.label).inc_by(count);
         self.metrics.events_written.get_or_create(&self.label).inc_by(written);
-        self.metrics
-            .events_by_channel
-            .get_or_create(&ChannelLabel { org: self.name.clone(), channel: channel.as_str().to_owned() })
-            .inc_by(written);
+        let by_channel = ChannelLabel { org: self.name.clone(), channel: channel.as_str().to_owned() };
+        self.metrics.events_by_channel.get_or_create(&by_channel).inc_by(written);
+        self.metrics.batches.get_or_create(&by_channel).inc();
         self.metrics.events_duplicate.get_or_create(&self.label).inc_by(duplicates);
         self.metrics.events_failed.get_or_create(&self.label).inc_by(failed);
         if count > 0 && self.health.saw_events(now) == Some(HealthChange::Recovered) {

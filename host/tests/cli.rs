@@ -1191,6 +1191,104 @@ fn serve_reads_log_streaming_from_sqs_through_moto_eventbridge() {
     eprintln!("serve_reads_log_streaming_from_sqs_through_moto_eventbridge: {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// A queue that already holds a backlog is written in few large batches, not one batch per
+/// receive of ten: each batch also exports and commits the detection state, so batch count is what
+/// a backlog costs. 120 envelopes (12 full receives) must arrive in at most 3 batches, and the
+/// queue must end empty (every message deleted, ten per call).
+#[test]
+fn serve_gathers_an_sqs_backlog_into_few_batches() {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+    const EVENTS: usize = 120;
+    test_runtime().block_on(async {
+        let dir = temp_dir("serve-sqs-backlog");
+        let moto = Moto::start(&dir).await;
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(&moto.url)
+                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                .build(),
+        );
+        let queue_url = sqs.create_queue().queue_name("okta-backlog").send().await.expect("CreateQueue");
+        let queue_url = queue_url.queue_url().expect("a queue URL").to_owned();
+        let events = log_events("backlog", EVENTS);
+        for (chunk_index, chunk) in events.chunks(10).enumerate() {
+            let entries = chunk.iter().enumerate().map(|(i, event)| {
+                let envelope = serde_json::json!({
+                    "version": "0", "id": format!("env-{chunk_index}-{i}"), "detail-type": "SystemLog",
+                    "source": "aws.partner/okta.com/acme/okta-normalizer", "account": "123456789012",
+                    "time": event["published"], "region": "us-east-1", "resources": [], "detail": event,
+                });
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(envelope.to_string())
+                    .build()
+                    .expect("entry")
+            });
+            let sent = sqs
+                .send_message_batch()
+                .queue_url(&queue_url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+            assert!(sent.failed.is_empty(), "{:?}", sent.failed);
+        }
+        assert_eq!(queue_depth(&sqs, &queue_url).await, (EVENTS as u64, 0), "the backlog is in the queue");
+
+        let metrics_port = free_port();
+        let text = format!(
+            "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n\
+             [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
+             [org.eventbridge]\nqueue_url = {queue_url:?}\nendpoint_url = {endpoint:?}\nregion = \"us-east-1\"\n\
+             wait_secs = 1\n\n[[org.sinks]]\n{sink}",
+            store = dir.join("store.db"),
+            port = free_port(),
+            dead = dir.join("dead"),
+            endpoint = moto.url,
+            sink = file_sink(&dir),
+        );
+        let config = dir.join("serve.toml");
+        std::fs::write(&config, text).expect("config");
+        let mut cmd = serve_command(&config);
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        let mut serve = start_serve(cmd, "serve (SQS backlog)", &dir.join("serve.log"));
+        let expected = uuids(&events);
+        wait_for_sink(&mut serve, &dir.join("events"), &expected, Duration::from_secs(60)).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue_depth(&sqs, &queue_url).await != (0, 0) {
+            assert!(Instant::now() < deadline, "the queue is not empty\n{}", serve.log_tail());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let scrape = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text");
+        let batches: u64 = scrape
+            .lines()
+            .find(|l| l.starts_with("okta_normalizer_batches_total{") && l.contains("channel=\"sqs\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no SQS batch count in\n{scrape}"));
+        assert!((1..=3).contains(&batches), "{EVENTS} queued messages took {batches} batches");
+        assert!(scrape.contains("okta_normalizer_detection_state_bytes{org=\"acme\"}"), "{scrape}");
+        let status = serve.terminate(Duration::from_secs(30));
+        assert!(status.success(), "serve stopped with {status}\n{}", serve.log_tail());
+        assert_each_once(&dir.join("events"), &expected);
+        drop(moto.process);
+    });
+}
+
 #[test]
 fn sync_once_pulls_the_directory_and_says_what_it_did() {
     use okta_normalizer_host::sim::{Directory, SimConfig, Simulator, TokenStatus};
