@@ -1028,6 +1028,32 @@ impl Moto {
 }
 
 /// The queue's visible and in-flight message counts.
+/// `serve` with one push-only org reading `queue_url` from moto (long-poll wait 1 s), a file sink
+/// in `dir`, and `extra` config sections before the org.
+fn start_sqs_serve(dir: &Path, moto: &Moto, queue_url: &str, extra: &str, what: &'static str) -> ChildGuard {
+    let text = format!(
+        "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n{extra}\
+         [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
+         [org.eventbridge]\nqueue_url = {queue_url:?}\nendpoint_url = {endpoint:?}\nregion = \"us-east-1\"\n\
+         wait_secs = 1\n\n[[org.sinks]]\n{sink}",
+        store = dir.join("store.db"),
+        port = free_port(),
+        dead = dir.join("dead"),
+        endpoint = moto.url,
+        sink = file_sink(dir),
+    );
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, text).expect("config");
+    let mut cmd = serve_command(&config);
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    start_serve(cmd, what, &dir.join("serve.log"))
+}
+
 async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName as Name;
     let out = sqs
@@ -1108,27 +1134,7 @@ fn serve_reads_log_streaming_from_sqs_through_moto_eventbridge() {
         let put = eventbridge.put_targets().rule("okta-to-sqs").event_bus_name(bus).targets(target).send().await;
         assert_eq!(put.expect("PutTargets").failed_entry_count(), 0);
 
-        let text = format!(
-            "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n\
-             [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
-             [org.eventbridge]\nqueue_url = {queue_url:?}\nendpoint_url = {endpoint:?}\nregion = \"us-east-1\"\n\
-             wait_secs = 1\n\n[[org.sinks]]\n{sink}",
-            store = dir.join("store.db"),
-            port = free_port(),
-            dead = dir.join("dead"),
-            endpoint = moto.url,
-            sink = file_sink(&dir),
-        );
-        let config = dir.join("serve.toml");
-        std::fs::write(&config, text).expect("config");
-        let mut cmd = serve_command(&config);
-        cmd.env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
-        let mut serve = start_serve(cmd, "serve (SQS)", &dir.join("serve.log"));
+        let mut serve = start_sqs_serve(&dir, &moto, &queue_url, "", "serve (SQS)");
 
         let sim = Simulator::start(
             SimConfig {
@@ -1240,28 +1246,8 @@ fn serve_gathers_an_sqs_backlog_into_few_batches() {
         assert_eq!(queue_depth(&sqs, &queue_url).await, (EVENTS as u64, 0), "the backlog is in the queue");
 
         let metrics_port = free_port();
-        let text = format!(
-            "[store]\npath = {store:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\ndead_letter_dir = {dead:?}\n\n\
-             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n\
-             [[org]]\nname = \"acme\"\nurl = \"https://acme.okta.com\"\nretry_base_ms = 5\n\n\
-             [org.eventbridge]\nqueue_url = {queue_url:?}\nendpoint_url = {endpoint:?}\nregion = \"us-east-1\"\n\
-             wait_secs = 1\n\n[[org.sinks]]\n{sink}",
-            store = dir.join("store.db"),
-            port = free_port(),
-            dead = dir.join("dead"),
-            endpoint = moto.url,
-            sink = file_sink(&dir),
-        );
-        let config = dir.join("serve.toml");
-        std::fs::write(&config, text).expect("config");
-        let mut cmd = serve_command(&config);
-        cmd.env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
-        let mut serve = start_serve(cmd, "serve (SQS backlog)", &dir.join("serve.log"));
+        let metrics = format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n");
+        let mut serve = start_sqs_serve(&dir, &moto, &queue_url, &metrics, "serve (SQS backlog)");
         let expected = uuids(&events);
         wait_for_sink(&mut serve, &dir.join("events"), &expected, Duration::from_secs(60)).await;
         let deadline = Instant::now() + Duration::from_secs(30);
