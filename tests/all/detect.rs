@@ -148,3 +148,45 @@ async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
     poll_until_caught_up(&dir, &sim).await;
     assert_eq!(alerts_written(&dir).len(), count, "a restart with no new events raised alerts again");
 }
+
+/// The host exports the detection state after every batch, and an export writes anew only the
+/// correlation groups that changed since the last one. On a few hours of the simulator's busy-org
+/// activity with its attacks, in batches of 250: an engine that exported after every batch, one
+/// that never exported before the end, and one that restarted half way from an exported state must
+/// all export the same bytes at the end.
+#[test]
+fn the_state_exported_after_every_batch_is_the_state_of_one_export() {
+    use okta_normalizer_core::{BatchOptions, Engine, InputFormat};
+
+    let start = jiff::Timestamp::now().as_millisecond() - 6 * 3_600_000;
+    let mut generator = Generator::new(11, "acme.okta.com");
+    let mut events: Vec<Value> = Vec::new();
+    for (i, at) in (0..8).map(|i| (i, start + i * 1_800_000)) {
+        let mut block = generator.background(at, at + 1_800_000, 400);
+        block.extend(generator.scenario(ALL_SCENARIOS[i as usize % ALL_SCENARIOS.len()], at + 600_000));
+        block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
+        events.extend(block);
+    }
+    let batches: Vec<Vec<u8>> = events.chunks(250).map(|c| serde_json::to_vec(c).expect("serializes")).collect();
+    let options = BatchOptions { format: InputFormat::ApiPage, ..BatchOptions::default() };
+    let engine = || Engine::new(okta_normalizer_tests::config()).expect("the pack loads");
+
+    let (mut every, mut once, mut restarted) = (engine(), engine(), engine());
+    let mut alerts = 0;
+    for (n, batch) in batches.iter().enumerate() {
+        alerts += every.normalize(batch, &options).expect("normalizes").alerts.len();
+        let state = every.export_state();
+        once.normalize(batch, &options).expect("normalizes");
+        if n == batches.len() / 2 {
+            restarted = engine();
+            restarted.import_state(&state).expect("imports");
+        } else {
+            restarted.normalize(batch, &options).expect("normalizes");
+        }
+    }
+    assert!(alerts > 0, "the attacks raised alerts");
+    let state = every.export_state();
+    assert!(state.len() > 100_000, "a state worth reusing: {} bytes", state.len());
+    assert!(state == once.export_state(), "exporting after every batch changed the exported state");
+    assert!(state == restarted.export_state(), "a restart from an exported state changed the exported state");
+}

@@ -39,9 +39,11 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::FixedHash;
 
@@ -176,38 +178,121 @@ struct SpecState {
 /// that starts like all the others (`["user@…`), where a sorted map compares a dozen keys. It is
 /// saved sorted by key, so the bytes do not depend on the map's order; nothing else iterates it
 /// in an order that shows (eviction and fires sort what they take from it).
-#[derive(Debug, Clone, PartialEq)]
-struct GroupMap<G>(HashMap<String, G, FixedHash>);
+///
+/// It also keeps each group's JSON from the last export until the group changes, because the
+/// host exports the whole state after every batch while a batch changes few of the thousands of
+/// groups: an export writes only the changed ones anew. So that no change can miss that, groups
+/// are changed only through [`GroupMap::get_mut`], [`GroupMap::insert`], [`GroupMap::remove`]
+/// and [`GroupMap::sweep`], which drop the kept JSON (reading goes through `Deref`).
+#[derive(Debug, Clone)]
+struct GroupMap<G> {
+    groups: HashMap<String, G, FixedHash>,
+    /// Group key → the group's JSON as the last export wrote it, for the groups unchanged since.
+    written: RefCell<HashMap<String, Box<RawValue>, FixedHash>>,
+}
+
+/// What a [`GroupMap::sweep`] did to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The group is left as it was.
+    Same,
+    /// The group changed and stays.
+    Changed,
+    /// The group goes.
+    Drop,
+}
+
+impl Pass {
+    fn of(keep: bool, changed: bool) -> Pass {
+        match (keep, changed) {
+            (false, _) => Pass::Drop,
+            (true, true) => Pass::Changed,
+            (true, false) => Pass::Same,
+        }
+    }
+}
 
 impl<G> Default for GroupMap<G> {
     fn default() -> Self {
-        GroupMap(HashMap::default())
+        GroupMap { groups: HashMap::default(), written: RefCell::default() }
+    }
+}
+
+impl<G: PartialEq> PartialEq for GroupMap<G> {
+    fn eq(&self, other: &Self) -> bool {
+        self.groups == other.groups
     }
 }
 
 impl<G> std::ops::Deref for GroupMap<G> {
     type Target = HashMap<String, G, FixedHash>;
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.groups
     }
 }
 
-impl<G> std::ops::DerefMut for GroupMap<G> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
+impl<G> GroupMap<G> {
+    fn get_mut(&mut self, key: &str) -> Option<&mut G> {
+        self.written.get_mut().remove(key);
+        self.groups.get_mut(key)
+    }
+
+    fn insert(&mut self, key: String, group: G) {
+        self.written.get_mut().remove(&key);
+        self.groups.insert(key, group);
+    }
+
+    fn remove(&mut self, key: &str) -> Option<G> {
+        self.written.get_mut().remove(key);
+        self.groups.remove(key)
+    }
+
+    /// Runs `f` on every group: it says whether the group changed, or goes.
+    fn sweep(&mut self, mut f: impl FnMut(&String, &mut G) -> Pass) {
+        let written = self.written.get_mut();
+        self.groups.retain(|key, group| match f(key, group) {
+            Pass::Same => true,
+            Pass::Changed => {
+                written.remove(key);
+                true
+            }
+            Pass::Drop => {
+                written.remove(key);
+                false
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn forget_written(&self) {
+        self.written.borrow_mut().clear();
+    }
+
+    #[cfg(test)]
+    fn written_len(&self) -> usize {
+        self.written.borrow().len()
     }
 }
 
 impl<G: Serialize> Serialize for GroupMap<G> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let sorted: BTreeMap<&String, &G> = self.0.iter().collect();
-        sorted.serialize(serializer)
+        let mut sorted: Vec<(&String, &G)> = self.groups.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut written = self.written.borrow_mut();
+        for (key, group) in &sorted {
+            if !written.contains_key(*key) {
+                let json = serde_json::value::to_raw_value(group).map_err(serde::ser::Error::custom)?;
+                written.insert((*key).clone(), json);
+            }
+        }
+        let written = &*written;
+        serializer.collect_map(sorted.iter().filter_map(|(key, _)| Some((*key, written.get(*key)?))))
     }
 }
 
 impl<'de, G: Deserialize<'de>> Deserialize<'de> for GroupMap<G> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        HashMap::deserialize(deserializer).map(GroupMap)
+        HashMap::deserialize(deserializer).map(|groups| GroupMap { groups, written: RefCell::default() })
     }
 }
 
@@ -298,6 +383,13 @@ fn with_group<G: Recency + Default>(
             out
         }
     }
+}
+
+/// What a prune that only removes entries did: `prune` says whether the group stays.
+fn pruned<G: Recency>(group: &mut G, prune: impl FnOnce(&mut G) -> bool) -> Pass {
+    let before = group.entries();
+    let keep = prune(group);
+    Pass::of(keep, group.entries() != before)
 }
 
 /// Keeps at most `cap` groups: evicts the least recently seen (ties by key) down to 90 % of `cap`,
@@ -478,31 +570,33 @@ impl State {
             }
             let horizon = watermark_ms.saturating_sub(s.timespan_ms);
             match &mut st.groups {
+                // Pruning only removes entries (and a window's floor), so a group changed exactly
+                // when its entry count or floor did.
                 Groups::Window(g) => {
                     let ordered = matches!(s.kind, Kind::Temporal { ordered: true, .. });
-                    g.retain(|_, grp| {
+                    g.sweep(|_, grp| {
+                        let before = (grp.entries(), grp.floor);
                         if ordered {
                             grp.prune_unreachable(&s.rules, watermark_ms);
                         }
-                        grp.prune(horizon, watermark_ms)
+                        let keep = grp.prune(horizon, watermark_ms);
+                        Pass::of(keep, (grp.entries(), grp.floor) != before)
                     });
                 }
-                Groups::NewValue(g) => g.retain(|_, grp| grp.prune(horizon)),
-                Groups::Absence(g) => {
-                    for (key, grp) in g.iter_mut() {
-                        let due = grp.due(s, watermark_ms);
-                        if due.is_empty() {
-                            continue;
-                        }
+                Groups::NewValue(g) => g.sweep(|_, grp| pruned(grp, |grp| grp.prune(horizon))),
+                Groups::Absence(g) => g.sweep(|key, grp| {
+                    let before = grp.entries();
+                    let due = grp.due(s, watermark_ms);
+                    if !due.is_empty() {
                         let values = values_of(key);
                         for o in due {
                             fires.push(fired(s, index, &values, o));
                         }
                     }
-                    g.retain(|_, grp| !grp.is_empty());
-                }
-                Groups::Geo(g) => g.retain(|_, grp| grp.prune(horizon)),
-                Groups::Session(g) => g.retain(|_, grp| grp.prune(horizon)),
+                    Pass::of(!grp.is_empty(), grp.entries() != before)
+                }),
+                Groups::Geo(g) => g.sweep(|_, grp| pruned(grp, |grp| grp.prune(horizon))),
+                Groups::Session(g) => g.sweep(|_, grp| pruned(grp, |grp| grp.prune(horizon))),
             }
             if st.groups.len() == 0 {
                 self.clear(index);
@@ -516,6 +610,37 @@ impl State {
     #[cfg(test)]
     pub(crate) fn export(&self) -> Vec<u8> {
         serde_json::to_vec(&self.saved()).unwrap_or_default()
+    }
+
+    /// What [`State::export`] writes when every group is written anew, as the first export does.
+    #[cfg(test)]
+    pub(crate) fn export_fresh(&self) -> Vec<u8> {
+        let fresh = self.clone();
+        for spec in fresh.by_name().values() {
+            match &spec.groups {
+                Groups::Window(g) => g.forget_written(),
+                Groups::NewValue(g) => g.forget_written(),
+                Groups::Absence(g) => g.forget_written(),
+                Groups::Geo(g) => g.forget_written(),
+                Groups::Session(g) => g.forget_written(),
+            }
+        }
+        fresh.export()
+    }
+
+    /// How many groups' JSON the state keeps from its last export.
+    #[cfg(test)]
+    pub(crate) fn written_groups(&self) -> usize {
+        self.by_name()
+            .values()
+            .map(|spec| match &spec.groups {
+                Groups::Window(g) => g.written_len(),
+                Groups::NewValue(g) => g.written_len(),
+                Groups::Absence(g) => g.written_len(),
+                Groups::Geo(g) => g.written_len(),
+                Groups::Session(g) => g.written_len(),
+            })
+            .sum()
     }
 
     /// What [`State::export`] writes, for a caller that writes it inside its own document.

@@ -1188,6 +1188,46 @@ mod props {
             }
         }
 
+        /// An export writes only the groups changed since the last one and reuses the rest: after
+        /// every step, that must give the bytes of an export that writes every group anew.
+        #[test]
+        fn an_export_that_reuses_unchanged_groups_writes_what_a_fresh_one_writes(
+            ops in prop::collection::vec(op(), 0..200),
+        ) {
+            let specs = all_specs();
+            let mut state = State::default();
+            let mut clock = T0;
+            for (n, op) in ops.iter().enumerate() {
+                match op {
+                    Op::Hit { spec, rule, dt, g, v, ua, lat, lon, proxy } => {
+                        clock += dt.abs() / 4;
+                        let f = F::of(&[
+                            ("g", ["g0", "g1", "g2", "g3", "g4", ""][*g as usize]),
+                            ("v", &format!("v{v}")),
+                            ("ua", ["Mozilla/5.0 Chrome", "curl/8", ""][*ua as usize]),
+                            ("client.geographicalContext.geolocation.lat", &lat.to_string()),
+                            ("client.geographicalContext.geolocation.lon", &lon.to_string()),
+                            ("securityContext.isProxy", if *proxy { "true" } else { "false" }),
+                        ]);
+                        let uuids = vec![format!("e{n}")];
+                        let rule = ["a", "b", "c", "deny"][*rule as usize];
+                        let hit = Hit { rule, time_ms: clock + dt.min(&0), uuids: &uuids, fields: &f };
+                        state.observe(&specs, *spec, &hit);
+                    }
+                    Op::Advance { back } => {
+                        state.advance(&specs, clock - back);
+                    }
+                }
+                // Not after every step, so that several changes pile up between exports.
+                if n % 3 == 0 {
+                    prop_assert_eq!(String::from_utf8(state.export()).unwrap(), String::from_utf8(state.export_fresh()).unwrap());
+                }
+            }
+            prop_assert_eq!(state.export(), state.export_fresh());
+            // And it did keep every group's JSON for the next one.
+            prop_assert_eq!(state.written_groups(), state.size().0);
+        }
+
         /// Group keys are saved in the exported state, so they must stay what serde_json wrote.
         #[test]
         fn group_keys_are_written_as_serde_json_writes_them(
