@@ -39,7 +39,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -183,12 +183,29 @@ struct SpecState {
 /// host exports the whole state after every batch while a batch changes few of the thousands of
 /// groups: an export writes only the changed ones anew. So that no change can miss that, groups
 /// are changed only through [`GroupMap::get_mut`], [`GroupMap::insert`], [`GroupMap::remove`]
-/// and [`GroupMap::sweep`], which drop the kept JSON (reading goes through `Deref`).
+/// and [`GroupMap::sweep`], which drop the kept JSON; nothing else hands out a `&mut` group.
 #[derive(Debug, Clone)]
 struct GroupMap<G> {
-    groups: HashMap<String, G, FixedHash>,
-    /// Group key → the group's JSON as the last export wrote it, for the groups unchanged since.
-    written: RefCell<HashMap<String, Box<RawValue>, FixedHash>>,
+    groups: HashMap<String, Kept<G>, FixedHash>,
+}
+
+/// One group, and its JSON as the last export wrote it while the group has not changed since.
+#[derive(Debug, Clone)]
+struct Kept<G> {
+    group: G,
+    json: OnceCell<Box<RawValue>>,
+}
+
+impl<G> Kept<G> {
+    fn new(group: G) -> Kept<G> {
+        Kept { group, json: OnceCell::new() }
+    }
+
+    /// The group, to change: its kept JSON goes.
+    fn changing(&mut self) -> &mut G {
+        self.json.take();
+        &mut self.group
+    }
 }
 
 /// What a [`GroupMap::sweep`] did to a group.
@@ -214,85 +231,85 @@ impl Pass {
 
 impl<G> Default for GroupMap<G> {
     fn default() -> Self {
-        GroupMap { groups: HashMap::default(), written: RefCell::default() }
+        GroupMap { groups: HashMap::default() }
     }
 }
 
 impl<G: PartialEq> PartialEq for GroupMap<G> {
     fn eq(&self, other: &Self) -> bool {
-        self.groups == other.groups
-    }
-}
-
-impl<G> std::ops::Deref for GroupMap<G> {
-    type Target = HashMap<String, G, FixedHash>;
-    fn deref(&self) -> &Self::Target {
-        &self.groups
+        self.groups.len() == other.groups.len()
+            && self.groups.iter().all(|(key, kept)| other.groups.get(key).is_some_and(|o| o.group == kept.group))
     }
 }
 
 impl<G> GroupMap<G> {
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &G> {
+        self.groups.values().map(|kept| &kept.group)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &G)> {
+        self.groups.iter().map(|(key, kept)| (key, &kept.group))
+    }
+
     fn get_mut(&mut self, key: &str) -> Option<&mut G> {
-        self.written.get_mut().remove(key);
-        self.groups.get_mut(key)
+        self.groups.get_mut(key).map(Kept::changing)
     }
 
     fn insert(&mut self, key: String, group: G) {
-        self.written.get_mut().remove(&key);
-        self.groups.insert(key, group);
+        self.groups.insert(key, Kept::new(group));
     }
 
     fn remove(&mut self, key: &str) -> Option<G> {
-        self.written.get_mut().remove(key);
-        self.groups.remove(key)
+        self.groups.remove(key).map(|kept| kept.group)
     }
 
     /// Runs `f` on every group: it says whether the group changed, or goes.
     fn sweep(&mut self, mut f: impl FnMut(&String, &mut G) -> Pass) {
-        let written = self.written.get_mut();
-        self.groups.retain(|key, group| match f(key, group) {
+        self.groups.retain(|key, kept| match f(key, &mut kept.group) {
             Pass::Same => true,
             Pass::Changed => {
-                written.remove(key);
+                kept.json.take();
                 true
             }
-            Pass::Drop => {
-                written.remove(key);
-                false
-            }
+            Pass::Drop => false,
         });
     }
 
     #[cfg(test)]
-    fn forget_written(&self) {
-        self.written.borrow_mut().clear();
+    fn forget_written(&mut self) {
+        for kept in self.groups.values_mut() {
+            kept.json.take();
+        }
     }
 
     #[cfg(test)]
     fn written_len(&self) -> usize {
-        self.written.borrow().len()
+        self.groups.values().filter(|kept| kept.json.get().is_some()).count()
     }
 }
 
 impl<G: Serialize> Serialize for GroupMap<G> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sorted: Vec<(&String, &G)> = self.groups.iter().collect();
+        let mut sorted: Vec<(&String, &Kept<G>)> = self.groups.iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut written = self.written.borrow_mut();
-        for (key, group) in &sorted {
-            if !written.contains_key(*key) {
-                let json = serde_json::value::to_raw_value(group).map_err(serde::ser::Error::custom)?;
-                written.insert((*key).clone(), json);
+        for (_, kept) in &sorted {
+            if kept.json.get().is_none() {
+                let json = serde_json::value::to_raw_value(&kept.group).map_err(serde::ser::Error::custom)?;
+                let _ = kept.json.set(json);
             }
         }
-        let written = &*written;
-        serializer.collect_map(sorted.iter().filter_map(|(key, _)| Some((*key, written.get(*key)?))))
+        serializer.collect_map(sorted.iter().filter_map(|(key, kept)| Some((*key, kept.json.get()?))))
     }
 }
 
 impl<'de, G: Deserialize<'de>> Deserialize<'de> for GroupMap<G> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        HashMap::deserialize(deserializer).map(|groups| GroupMap { groups, written: RefCell::default() })
+        let groups: HashMap<String, G, FixedHash> = HashMap::deserialize(deserializer)?;
+        Ok(GroupMap { groups: groups.into_iter().map(|(key, group)| (key, Kept::new(group))).collect() })
     }
 }
 
@@ -615,9 +632,11 @@ impl State {
     /// What [`State::export`] writes when every group is written anew, as the first export does.
     #[cfg(test)]
     pub(crate) fn export_fresh(&self) -> Vec<u8> {
-        let fresh = self.clone();
-        for spec in fresh.by_name().values() {
-            match &spec.groups {
+        let mut fresh = self.clone();
+        for spec in
+            fresh.slots.iter_mut().flatten().filter_map(|slot| slot.state.as_mut()).chain(fresh.unclaimed.values_mut())
+        {
+            match &mut spec.groups {
                 Groups::Window(g) => g.forget_written(),
                 Groups::NewValue(g) => g.forget_written(),
                 Groups::Absence(g) => g.forget_written(),
