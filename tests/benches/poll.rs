@@ -81,6 +81,16 @@ fn fill_mix(sim: &SimHandle, n: u64) {
     }
 }
 
+/// A simulator whose rate limit is out of the way (a token may use 1,000 times the org's limit).
+async fn unlimited_sim() -> SimHandle {
+    Simulator::start(
+        SimConfig { principal_share: 1000.0, tokens: vec![(TOKEN.into(), TokenStatus::Valid)], ..SimConfig::default() },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("sim")
+}
+
 fn config(name: &str, sim: &SimHandle, page_limit: u32) -> Config {
     let dir = root().join("target/bench-poll").join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -153,12 +163,7 @@ async fn main() {
     );
 
     // 2. Throughput and memory, with the limit out of the way.
-    let sim = Simulator::start(
-        SimConfig { principal_share: 1000.0, tokens: vec![(TOKEN.into(), TokenStatus::Valid)], ..SimConfig::default() },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("sim");
+    let sim = unlimited_sim().await;
     fill(&sim, events);
     let (tx, rx) = watch::channel(false);
     let rss_at_100k: Arc<Mutex<Option<f64>>> = Arc::default();
@@ -200,12 +205,7 @@ async fn main() {
 
     // 3. Throughput with the busy-org mix: the detection state grows as in a real org.
     let mix_events = arg("--mix-events", 200_000);
-    let sim = Simulator::start(
-        SimConfig { principal_share: 1000.0, tokens: vec![(TOKEN.into(), TokenStatus::Valid)], ..SimConfig::default() },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("sim");
+    let sim = unlimited_sim().await;
     fill_mix(&sim, mix_events);
     let (tx, rx) = watch::channel(false);
     let start = Instant::now();

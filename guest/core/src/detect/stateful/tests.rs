@@ -1144,7 +1144,11 @@ mod props {
         ]
     }
 
-    fn run(ops: &[Op]) -> (Vec<Fired>, Vec<u8>) {
+    /// Runs `ops` on a fresh state, calling `after` with each step's index and the state then.
+    fn run_with(
+        ops: &[Op],
+        mut after: impl FnMut(usize, &State) -> Result<(), TestCaseError>,
+    ) -> Result<(Vec<Fired>, State), TestCaseError> {
         let specs = all_specs();
         let mut state = State::default();
         let mut fires = Vec::new();
@@ -1168,7 +1172,13 @@ mod props {
                 }
                 Op::Advance { back } => fires.extend(state.advance(&specs, clock - back)),
             }
+            after(n, &state)?;
         }
+        Ok((fires, state))
+    }
+
+    fn run(ops: &[Op]) -> (Vec<Fired>, Vec<u8>) {
+        let (fires, state) = run_with(ops, |_, _| Ok(())).expect("nothing to check between steps");
         (fires, state.export())
     }
 
@@ -1194,35 +1204,13 @@ mod props {
         fn an_export_that_reuses_unchanged_groups_writes_what_a_fresh_one_writes(
             ops in prop::collection::vec(op(), 0..200),
         ) {
-            let specs = all_specs();
-            let mut state = State::default();
-            let mut clock = T0;
-            for (n, op) in ops.iter().enumerate() {
-                match op {
-                    Op::Hit { spec, rule, dt, g, v, ua, lat, lon, proxy } => {
-                        clock += dt.abs() / 4;
-                        let f = F::of(&[
-                            ("g", ["g0", "g1", "g2", "g3", "g4", ""][*g as usize]),
-                            ("v", &format!("v{v}")),
-                            ("ua", ["Mozilla/5.0 Chrome", "curl/8", ""][*ua as usize]),
-                            ("client.geographicalContext.geolocation.lat", &lat.to_string()),
-                            ("client.geographicalContext.geolocation.lon", &lon.to_string()),
-                            ("securityContext.isProxy", if *proxy { "true" } else { "false" }),
-                        ]);
-                        let uuids = vec![format!("e{n}")];
-                        let rule = ["a", "b", "c", "deny"][*rule as usize];
-                        let hit = Hit { rule, time_ms: clock + dt.min(&0), uuids: &uuids, fields: &f };
-                        state.observe(&specs, *spec, &hit);
-                    }
-                    Op::Advance { back } => {
-                        state.advance(&specs, clock - back);
-                    }
-                }
+            let (_, state) = run_with(&ops, |n, state| {
                 // Not after every step, so that several changes pile up between exports.
                 if n % 3 == 0 {
                     prop_assert_eq!(String::from_utf8(state.export()).unwrap(), String::from_utf8(state.export_fresh()).unwrap());
                 }
-            }
+                Ok(())
+            })?;
             prop_assert_eq!(state.export(), state.export_fresh());
             // And it did keep every group's JSON for the next one.
             prop_assert_eq!(state.written_groups(), state.size().0);
