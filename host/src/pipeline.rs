@@ -222,11 +222,18 @@ impl OrgPipeline {
     /// after a failed one.
     pub fn recover(&mut self) -> Result<()> {
         let name = &self.name.clone();
-        let (state, window) = {
+        let (parts, whole, window) = {
             let store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            (store.detection_state(name)?, store.window_uuids(name)?)
+            (store.detection_state_parts(name)?, store.detection_state(name)?, store.window_uuids(name)?)
         };
-        if let Err(why) = self.normalizer.import_state(state.as_deref().unwrap_or_default())? {
+        // A store written before the state was kept in parts holds it whole; the next commit
+        // replaces it with parts.
+        let imported = match whole {
+            Some(whole) if parts.is_empty() => self.normalizer.import_state(&whole)?,
+            _ => self.normalizer.import_state_parts(&parts)?,
+        };
+        drop(parts);
+        if let Err(why) = imported {
             // Rules changed shape, or the file was damaged: start detection afresh rather than stop.
             tracing::warn!(org = %name, error = %why, "The stored detection state cannot be used; detection starts with empty windows.");
             self.normalizer.import_state(&[])?.map_err(|e| anyhow::anyhow!("org {name}: resetting detection: {e}"))?;
@@ -493,7 +500,7 @@ impl OrgPipeline {
         }
         let alerts: Vec<_> = results.iter().flat_map(|r| r.alerts.iter()).collect();
         docs.extend(alerts.iter().map(|a| Doc { id: Some(&a.id), json: &a.document }));
-        let state = self.normalizer.export_state()?;
+        let state = self.normalizer.export_state_changes()?;
         let mut positions = Vec::new();
         for sink in &mut self.sinks {
             sink.write(&docs).with_context(|| format!("org {name}: sink {}", sink.name()))?;
@@ -506,10 +513,11 @@ impl OrgPipeline {
         commit.spooled = spooled.to_vec();
         commit.detection_state = Some(&state);
         self.store().commit(&name, &commit)?;
+        let state_bytes: usize = state.written.iter().map(|p| p.key.len() + p.value.len()).sum();
         self.metrics
-            .detection_state_bytes
+            .detection_state_written_bytes
             .get_or_create(&self.label)
-            .set(i64::try_from(state.len()).unwrap_or(i64::MAX));
+            .inc_by(u64::try_from(state_bytes).unwrap_or(u64::MAX));
 
         let written = u64::try_from(docs.len() - alerts.len()).unwrap_or(u64::MAX) - failed;
         self.record(channel, count, written, duplicates, failed, last_published_ms);

@@ -5,8 +5,8 @@
 //! `_rate_limit_remaining`, `_lag_seconds` and `_healthy` (0 once an org has had no events for
 //! longer than its `no_events_alert_hours`), all labelled with `org`; `_events_by_channel_total`
 //! (`org`, `channel`: poll, event_hook, eventbridge, sqs) and `_batches_total` (the same labels;
-//! each batch is one flush and one commit), `_detection_state_bytes` (`org`: the detection state
-//! committed with the last batch); for `serve`,
+//! each batch is one flush and one commit), `_detection_state_written_bytes_total` (`org`: bytes
+//! of detection state parts written by the commits); for `serve`,
 //! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram;
 //! `_alerts_total` (`org`, `rule`, `severity`, `kind`: alert or signal) for what the rules found;
 //! for the directory sync, `_directory_objects{org,kind}`, `_directory_sync_calls_total{org,endpoint}`,
@@ -88,7 +88,7 @@ pub struct Metrics {
     pub healthy: Family<OrgLabel, Gauge>,
     pub events_by_channel: Family<ChannelLabel, Counter>,
     pub batches: Family<ChannelLabel, Counter>,
-    pub detection_state_bytes: Family<OrgLabel, Gauge>,
+    pub detection_state_written_bytes: Family<OrgLabel, Counter>,
     pub push_requests: Family<PushLabel, Counter>,
     pub push_ack_seconds: Histogram,
     pub alerts: Family<AlertLabel, Counter>,
@@ -112,7 +112,7 @@ impl Metrics {
             healthy: Family::default(),
             events_by_channel: Family::default(),
             batches: Family::default(),
-            detection_state_bytes: Family::default(),
+            detection_state_written_bytes: Family::default(),
             push_requests: Family::default(),
             push_ack_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             alerts: Family::default(),
@@ -161,9 +161,9 @@ impl Metrics {
             m.batches.clone(),
         );
         registry.register(
-            "detection_state_bytes",
-            "Size of the detection state committed with the org's last batch",
-            m.detection_state_bytes.clone(),
+            "detection_state_written_bytes",
+            "Bytes of detection state (the parts a batch changed) written by the org's commits",
+            m.detection_state_written_bytes.clone(),
         );
         registry.register(
             "push_requests",

@@ -110,8 +110,48 @@ async fn the_builtin_pack_finds_every_simulated_attack_through_poll() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
+    brute_force_split_by_a_restart("detect-restart", |_| ()).await;
+}
+
+/// The same across an upgrade: the version before stored the detection state as one document.
+/// The new one reads it, and its first commit replaces it with parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_stored_whole_by_the_version_before_is_read_and_replaced_by_parts() {
+    let dir = brute_force_split_by_a_restart("detect-restart-upgrade", store_the_state_whole).await;
+    let db = rusqlite::Connection::open(dir.join("store.db")).expect("opens");
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT count(*) FROM {table} WHERE org = 'acme'"), [], |r| r.get(0)).expect("counts")
+    };
+    assert_eq!(count("detection_state"), 0, "the whole document is gone");
+    assert!(count("detection_state_part") > 1, "the state is in parts");
+}
+
+/// Rewrites the store in `dir` as the version before kept detection state: one whole document
+/// (what an engine reading the parts exports), no parts.
+fn store_the_state_whole(dir: &Path) {
+    use okta_normalizer_core::{Engine, StatePart};
+
+    let db = rusqlite::Connection::open(dir.join("store.db")).expect("opens");
+    let parts: Vec<StatePart> = db
+        .prepare("SELECT key, value FROM detection_state_part WHERE org = 'acme'")
+        .expect("prepares")
+        .query_map([], |r| Ok(StatePart { key: r.get(0)?, value: r.get(1)? }))
+        .expect("reads")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    assert!(!parts.is_empty(), "the first run stored parts");
+    let mut engine = Engine::new(okta_normalizer_tests::config()).expect("the pack loads");
+    engine.import_state_parts(&parts).expect("imports");
+    let whole = engine.export_state();
+    db.execute("DELETE FROM detection_state_part WHERE org = 'acme'", []).expect("deletes");
+    db.execute("INSERT INTO detection_state (org, state) VALUES ('acme', ?1)", [whole]).expect("inserts");
+}
+
+/// A brute force whose first half is polled by one process and second half by the next (the
+/// state comes from the store, after `between` did what it does to it).
+async fn brute_force_split_by_a_restart(name: &str, between: impl FnOnce(&Path)) -> std::path::PathBuf {
     let sim = simulator().await;
-    let dir = test_dir("detect-restart");
+    let dir = test_dir(name);
     let now = jiff::Timestamp::now().as_millisecond();
     let mut generator = Generator::new(7, "acme.okta.com");
     let attack = generator.scenario(Scenario::BruteForce, now - 30 * 60_000);
@@ -124,6 +164,7 @@ async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
     let before = alerts_on(&alerts_written(&dir), &attack_uuids).len();
 
     // A new process (state comes from the store) polls the second half.
+    between(&dir);
     sim.push(second, Duration::ZERO);
     poll_until_caught_up(&dir, &sim).await;
     let alerts = alerts_written(&dir);
@@ -147,6 +188,7 @@ async fn a_brute_force_split_by_a_restart_fires_once_and_never_again() {
     let count = alerts.len();
     poll_until_caught_up(&dir, &sim).await;
     assert_eq!(alerts_written(&dir).len(), count, "a restart with no new events raised alerts again");
+    dir
 }
 
 /// The host exports the detection state after every batch, and an export writes anew only the
@@ -193,4 +235,92 @@ fn the_state_exported_after_every_batch_is_the_state_of_one_export() {
     assert!(state.len() > 100_000, "a state worth reusing: {} bytes", state.len());
     assert!(state == once.export_state(), "exporting after every batch changed the exported state");
     assert!(state == restarted.export_state(), "a restart from an exported state changed the exported state");
+}
+
+/// A host that keeps the detection state in parts applies each batch's changes to what it holds.
+/// On the same few hours as above: the parts read back as the state of an engine that never
+/// exported (less the seen uuids, which the parts leave to `mark_seen`), an engine restarted half
+/// way from them raises the same alerts as one that went on, and a batch writes only the parts it
+/// changed.
+#[test]
+fn the_state_kept_in_parts_is_the_state_and_a_batch_writes_what_it_changed() {
+    use okta_normalizer_core::{BatchOptions, Engine, InputFormat, StateChanges, StatePart};
+
+    fn apply(store: &mut BTreeMap<String, Vec<u8>>, changes: StateChanges) -> usize {
+        for prefix in &changes.dropped_prefixes {
+            store.retain(|key, _| !key.starts_with(prefix.as_str()));
+        }
+        for key in &changes.dropped {
+            store.remove(key);
+        }
+        let written = changes.written.iter().map(|p| p.key.len() + p.value.len()).sum();
+        store.extend(changes.written.into_iter().map(|p| (p.key, p.value)));
+        written
+    }
+    fn parts(store: &BTreeMap<String, Vec<u8>>) -> Vec<StatePart> {
+        store.iter().map(|(key, value)| StatePart { key: key.clone(), value: value.clone() }).collect()
+    }
+    /// The exported state less its seen uuids.
+    fn without_seen(engine: &Engine) -> Value {
+        let mut state: Value = serde_json::from_slice(&engine.export_state()).expect("JSON");
+        state.as_object_mut().expect("an object").remove("seen");
+        state
+    }
+
+    let start = jiff::Timestamp::now().as_millisecond() - 6 * 3_600_000;
+    let mut generator = Generator::new(12, "acme.okta.com");
+    let mut events: Vec<Value> = Vec::new();
+    for (i, at) in (0..8).map(|i| (i, start + i * 1_800_000)) {
+        let mut block = generator.background(at, at + 1_800_000, 400);
+        block.extend(generator.scenario(ALL_SCENARIOS[(i as usize + 3) % ALL_SCENARIOS.len()], at + 600_000));
+        block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
+        events.extend(block);
+    }
+    let batches: Vec<&[Value]> = events.chunks(250).collect();
+    let options = BatchOptions { format: InputFormat::ApiPage, ..BatchOptions::default() };
+    let engine = || Engine::new(okta_normalizer_tests::config()).expect("the pack loads");
+    let alert_ids = |engine: &mut Engine, batch: &[Value]| -> Vec<String> {
+        let bytes = serde_json::to_vec(batch).expect("serializes");
+        engine.normalize(&bytes, &options).expect("normalizes").alerts.into_iter().map(|a| a.id).collect()
+    };
+
+    let (mut parted, mut once) = (engine(), engine());
+    let mut store = BTreeMap::new();
+    let mut restarted: Option<Engine> = None;
+    let (mut went_on, mut after_restart) = (Vec::new(), Vec::new());
+    let mut written = Vec::new();
+    for (n, batch) in batches.iter().enumerate() {
+        let ids = alert_ids(&mut parted, batch);
+        written.push(apply(&mut store, parted.export_state_changes()));
+        once.normalize(&serde_json::to_vec(batch).expect("serializes"), &options).expect("normalizes");
+        if let Some(restarted) = &mut restarted {
+            went_on.extend(ids);
+            after_restart.extend(alert_ids(restarted, batch));
+        } else if n == batches.len() / 2 {
+            let mut fresh = engine();
+            fresh.import_state_parts(&parts(&store)).expect("imports");
+            let seen: Vec<String> =
+                events[..(n + 1) * 250].iter().filter_map(|e| Some(e["uuid"].as_str()?.to_owned())).collect();
+            fresh.mark_seen(&seen);
+            restarted = Some(fresh);
+        }
+    }
+    // Changes name only what changed: with nothing new, only the head (times and counts).
+    let idle = parted.export_state_changes();
+    let (written_now, dropped_now) = (idle.written.len(), idle.dropped.len() + idle.dropped_prefixes.len());
+    assert_eq!((written_now, dropped_now, idle.written[0].key.as_str()), (1, 0, r#"["h"]"#));
+    assert!(!went_on.is_empty(), "the second half raised alerts");
+    assert_eq!(after_restart, went_on, "an engine restarted from the parts raised other alerts");
+
+    let mut read_back = engine();
+    read_back.import_state_parts(&parts(&store)).expect("imports");
+    assert!(without_seen(&read_back) == without_seen(&once), "the parts hold another state");
+    assert!(without_seen(&parted) == without_seen(&once), "exporting changes changed the state");
+
+    let whole = once.export_state().len();
+    let half: usize = written[written.len() / 2..].iter().sum();
+    assert!(
+        half < whole * (written.len() - written.len() / 2),
+        "the second half's batches wrote {half} bytes of parts, as much as the whole state ({whole} bytes) each time"
+    );
 }

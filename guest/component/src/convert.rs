@@ -134,6 +134,18 @@ pub(crate) fn batch_result(r: core::BatchResult) -> wit::BatchResult {
     }
 }
 
+pub(crate) fn state_changes(c: core::StateChanges) -> wit::StateChanges {
+    wit::StateChanges {
+        dropped_prefixes: c.dropped_prefixes,
+        dropped: c.dropped,
+        written: c.written.into_iter().map(|p| wit::StatePart { key: p.key, value: p.value }).collect(),
+    }
+}
+
+pub(crate) fn state_part_in(p: wit::StatePart) -> core::StatePart {
+    core::StatePart { key: p.key, value: p.value }
+}
+
 pub(crate) fn batch_error(e: core::BatchError) -> wit::BatchError {
     wit::BatchError { code: e.code.to_owned(), message: e.message }
 }

@@ -74,6 +74,15 @@ impl GuestEngine for Engine {
         self.0.borrow_mut().import_state(&state).map_err(|e| e.message)
     }
 
+    fn export_state_changes(&self) -> types::StateChanges {
+        convert::state_changes(self.0.borrow_mut().export_state_changes())
+    }
+
+    fn import_state_parts(&self, parts: Vec<types::StatePart>) -> Result<(), String> {
+        let parts: Vec<_> = parts.into_iter().map(convert::state_part_in).collect();
+        self.0.borrow_mut().import_state_parts(&parts).map_err(|e| e.message)
+    }
+
     fn mark_seen(&self, uuids: Vec<String>) {
         self.0.borrow_mut().mark_seen(&uuids);
     }

@@ -30,7 +30,9 @@ pub mod normalize;
 pub(crate) type FixedHash = foldhash::fast::FixedState;
 
 pub use detect::explain::{MatchedField, RuleMatch};
-pub use detect::{Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateError, TestResult};
+pub use detect::{
+    Alert, AlertKind, DetectionConfig, RuleError, RuleInfo, RuleSource, StateChanges, StateError, StatePart, TestResult,
+};
 pub use diag::Diagnostic;
 pub use directory::{
     DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
@@ -422,6 +424,29 @@ impl Engine {
         match &mut self.detection {
             Some(d) => {
                 d.detector = Detector::import(state, &d.rules)?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// What changed in the detection state since the last call, for a host that keeps the state in
+    /// parts (one per correlation group, dedup tally and `x-absence` snapshot, plus one for the rest)
+    /// and applies each batch's changes in the transaction that commits the batch. The first call,
+    /// and the first after [`Engine::export_state`] or [`Engine::import_state`], replaces every part.
+    /// The parts leave out the uuids detection has seen: after [`Engine::import_state_parts`], give
+    /// them back with [`Engine::mark_seen`].
+    pub fn export_state_changes(&mut self) -> StateChanges {
+        self.detection.as_mut().map(|d| d.detector.changes()).unwrap_or_default()
+    }
+
+    /// Replaces the detection state with the one in `parts`: every part the host holds after
+    /// applying [`Engine::export_state_changes`]' changes, in any order. Forgets every uuid
+    /// detection has seen (see [`Engine::mark_seen`]).
+    pub fn import_state_parts(&mut self, parts: &[StatePart]) -> Result<(), StateError> {
+        match &mut self.detection {
+            Some(d) => {
+                d.detector = Detector::from_parts(parts, &d.rules)?;
                 Ok(())
             }
             None => Ok(()),

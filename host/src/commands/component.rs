@@ -14,7 +14,7 @@ pub(super) fn run(args: &ComponentArgs, runtime: &RuntimeArgs) -> Result<ExitCod
     };
     std::fs::write(&args.output, &bytes).with_context(|| format!("while writing {}", args.output.display()))?;
     eprintln!(
-        "okta-normalizer: wrote the okta:normalizer@0.5.0 component ({} bytes) to {}",
+        "okta-normalizer: wrote the okta:normalizer@0.6.0 component ({} bytes) to {}",
         bytes.len(),
         args.output.display()
     );

@@ -17,7 +17,7 @@ pub use bindings::exports::okta::normalizer::normalizer::{
     Alert, AlertKind, BatchError, BatchOptions, BatchResult, Config as EngineConfig, ConfigError, DetectionConfig,
     Diagnostic, DirectoryChange, DirectoryKind, DirectoryObject, DirectoryProblem, DirectoryResult, DirectoryUpdate,
     EnrichmentConfig, Entity, EventError, GroupMembers, InputFormat, LocatedOutcome, Normalized, Outcome,
-    OutputOptions, Placeholder, RuleError, RuleInfo, RuleSource, TestResult, UserRoles,
+    OutputOptions, Placeholder, RuleError, RuleInfo, RuleSource, StateChanges, StatePart, TestResult, UserRoles,
 };
 use bindings::{OktaNormalizer, OktaNormalizerPre};
 
@@ -92,7 +92,7 @@ impl Runtime {
             linker.instantiate_pre(&component).map_err(|e| anyhow!("{e:?}")).context("while linking the component")?;
         let pre = OktaNormalizerPre::new(instance_pre)
             .map_err(|e| anyhow!("{e:?}"))
-            .context("the component does not export okta:normalizer@0.5.0; is it from another version?")?;
+            .context("the component does not export okta:normalizer@0.6.0; is it from another version?")?;
         Ok(Runtime { engine, component, pre })
     }
 
@@ -194,6 +194,21 @@ impl Normalizer {
     pub fn import_state(&mut self, state: &[u8]) -> Result<Result<(), String>> {
         let engine = self.bindings.okta_normalizer_normalizer().engine();
         trapped(engine.call_import_state(&mut self.store, self.engine, state), "importing its detection state")
+    }
+
+    /// What changed in the detection state since the last call, as changes to its stored parts.
+    pub fn export_state_changes(&mut self) -> Result<StateChanges> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(engine.call_export_state_changes(&mut self.store, self.engine), "exporting its detection state changes")
+    }
+
+    /// Restores a detection state from its stored parts; the inner error says why the guest refused them.
+    pub fn import_state_parts(&mut self, parts: &[StatePart]) -> Result<Result<(), String>> {
+        let engine = self.bindings.okta_normalizer_normalizer().engine();
+        trapped(
+            engine.call_import_state_parts(&mut self.store, self.engine, parts),
+            "importing its detection state parts",
+        )
     }
 
     /// Tells detection these uuids were already processed.

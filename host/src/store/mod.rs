@@ -26,6 +26,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::guest::{StateChanges, StatePart};
+
 /// Where polling resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Checkpoint {
@@ -60,8 +62,9 @@ pub struct Commit<'a> {
     pub sinks: Vec<(&'a str, SinkPosition)>,
     /// Spooled deliveries this batch finished (deleted once the batch is committed).
     pub spooled: Vec<i64>,
-    /// The detection engine's state after this batch, so windows survive a restart exactly.
-    pub detection_state: Option<&'a [u8]>,
+    /// How the detection engine's stored state changes with this batch (the guest's
+    /// `export-state-changes`), so windows survive a restart exactly.
+    pub detection_state: Option<&'a StateChanges>,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,12 @@ impl Store {
              CREATE TABLE IF NOT EXISTS detection_state (
                  org TEXT PRIMARY KEY,
                  state BLOB NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS detection_state_part (
+                 org TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 value BLOB NOT NULL,
+                 PRIMARY KEY (org, key)
              );",
         )
         .with_context(|| format!("while preparing the store {}", path.display()))?;
@@ -144,7 +153,16 @@ impl Store {
         Ok(seen)
     }
 
-    /// The detection state committed with the org's last batch.
+    /// The parts of the detection state committed with the org's last batch, by key.
+    pub fn detection_state_parts(&self, org: &str) -> Result<Vec<StatePart>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT key, value FROM detection_state_part WHERE org = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([org], |row| Ok(StatePart { key: row.get(0)?, value: row.get(1)? }))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The detection state as one document, as versions before the parts committed it; the
+    /// first commit of parts removes it.
     pub fn detection_state(&self, org: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
@@ -191,12 +209,8 @@ impl Store {
             }
             write_sink_positions(&tx, org, &c.sinks)?;
         }
-        if let Some(state) = c.detection_state {
-            tx.execute(
-                "INSERT INTO detection_state (org, state) VALUES (?1, ?2)
-                 ON CONFLICT (org) DO UPDATE SET state = excluded.state",
-                params![org, state],
-            )?;
+        if let Some(changes) = c.detection_state {
+            apply_state_changes(&tx, org, changes)?;
         }
         // Keep the window bounded: the newest `window` uuids per org.
         tx.execute(
@@ -254,6 +268,46 @@ impl Store {
     }
 }
 
+/// Applies the detection state's changes to its parts, inside the caller's transaction: the
+/// dropped prefixes (each a range of keys), the dropped keys, then the written parts.
+fn apply_state_changes(tx: &Connection, org: &str, changes: &StateChanges) -> Result<()> {
+    tx.execute("DELETE FROM detection_state WHERE org = ?1", [org])?;
+    for prefix in &changes.dropped_prefixes {
+        if prefix.is_empty() {
+            tx.execute("DELETE FROM detection_state_part WHERE org = ?1", [org])?;
+        } else if let Some(end) = key_after_prefix(prefix) {
+            tx.execute(
+                "DELETE FROM detection_state_part WHERE org = ?1 AND key >= ?2 AND key < ?3",
+                params![org, prefix, end],
+            )?;
+        } else {
+            tx.execute(
+                "DELETE FROM detection_state_part WHERE org = ?1 AND substr(key, 1, length(?2)) = ?2",
+                params![org, prefix],
+            )?;
+        }
+    }
+    let mut drop = tx.prepare_cached("DELETE FROM detection_state_part WHERE org = ?1 AND key = ?2")?;
+    for key in &changes.dropped {
+        drop.execute(params![org, key])?;
+    }
+    let mut write = tx.prepare_cached(
+        "INSERT INTO detection_state_part (org, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org, key) DO UPDATE SET value = excluded.value",
+    )?;
+    for part in &changes.written {
+        write.execute(params![org, part.key, part.value])?;
+    }
+    Ok(())
+}
+
+/// The least text greater than every text that starts with `prefix` (SQLite compares text by
+/// its bytes): `prefix` with its last character moved one on, when that stays ASCII.
+fn key_after_prefix(prefix: &str) -> Option<String> {
+    let last = *prefix.as_bytes().last()?;
+    (last < 0x7f).then(|| format!("{}{}", &prefix[..prefix.len() - 1], char::from(last + 1)))
+}
+
 /// Records each sink's committed position, inside the caller's transaction.
 fn write_sink_positions(tx: &Connection, org: &str, sinks: &[(&str, SinkPosition)]) -> Result<()> {
     let mut position = tx.prepare_cached(
@@ -286,11 +340,9 @@ mod tests {
             uuids: vec![("a", Some(1)), ("b", Some(2))],
             sinks: vec![("file", SinkPosition { generation: 1, len: 99 })],
             spooled: Vec::new(),
-            detection_state: Some(b"state-1"),
+            detection_state: None,
         };
         store.commit("acme", &commit).expect("commits");
-        assert_eq!(store.detection_state("acme").expect("reads").as_deref(), Some(&b"state-1"[..]));
-        assert_eq!(store.detection_state("other").expect("reads"), None);
         assert_eq!(store.window_uuids("acme").expect("reads"), ["a", "b"]);
         let seen = store.already_seen("acme", ["a", "c"].into_iter()).expect("reads");
         assert_eq!(seen, HashSet::from(["a".to_owned()]));
@@ -314,6 +366,61 @@ mod tests {
         store.commit("acme", &Commit { uuids: vec![("e", Some(99))], ..Commit::default() }).expect("commits");
         let cp = store.checkpoint("acme").expect("reads");
         assert_eq!((cp.next_url, cp.last_published_ms), (None, Some(10)), "a pushed batch never moves the cursor");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn part(key: &str, value: &str) -> StatePart {
+        StatePart { key: key.to_owned(), value: value.as_bytes().to_vec() }
+    }
+
+    fn parts(store: &Store, org: &str) -> Vec<(String, String)> {
+        let parts = store.detection_state_parts(org).expect("reads");
+        parts.into_iter().map(|p| (p.key, String::from_utf8(p.value).expect("text"))).collect()
+    }
+
+    #[test]
+    fn detection_state_changes_apply_in_order_and_replace_the_old_document() {
+        let dir = std::env::temp_dir().join(format!("okta-store-parts-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = Store::open(&dir.join("s.db"), 10).expect("opens");
+        store
+            .conn
+            .execute("INSERT INTO detection_state (org, state) VALUES ('acme', x'7b7d')", [])
+            .expect("an old whole state");
+        assert_eq!(store.detection_state("acme").expect("reads").as_deref(), Some(&b"{}"[..]));
+        let mut commit = |org: &str, changes: StateChanges| {
+            store.commit(org, &Commit { detection_state: Some(&changes), ..Commit::default() }).expect("commits");
+        };
+        commit(
+            "acme",
+            StateChanges {
+                dropped_prefixes: vec![String::new()],
+                dropped: Vec::new(),
+                written: vec![
+                    part(r#"["h"]"#, "1"),
+                    part(r#"["g","a","x"]"#, "2"),
+                    part(r#"["g","a","y"]"#, "3"),
+                    part(r#"["g","ab","x"]"#, "4"),
+                    part(r#"["g","é","x"]"#, "5"),
+                ],
+            },
+        );
+        let other = vec![part(r#"["g","a","x"]"#, "other")];
+        commit("other", StateChanges { dropped_prefixes: Vec::new(), dropped: Vec::new(), written: other });
+        commit(
+            "acme",
+            StateChanges {
+                // A range for the ASCII prefix, a scan for the other; neither reaches `["g","ab",`.
+                dropped_prefixes: vec![r#"["g","a","#.to_owned(), "[\"g\",\"é".to_owned()],
+                dropped: vec![r#"["h"]"#.to_owned()],
+                written: vec![part(r#"["g","a","y"]"#, "6"), part(r#"["h"]"#, "7")],
+            },
+        );
+        let want = [(r#"["g","a","y"]"#, "6"), (r#"["g","ab","x"]"#, "4"), (r#"["h"]"#, "7")];
+        let want: Vec<(String, String)> = want.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        assert_eq!(parts(&store, "acme"), want);
+        assert_eq!(store.detection_state("acme").expect("reads"), None, "the first parts replace the old document");
+        assert_eq!(parts(&store, "other"), [(r#"["g","a","x"]"#.to_owned(), "other".to_owned())]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

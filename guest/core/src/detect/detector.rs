@@ -13,7 +13,7 @@
 //! a duplicate delivery never counts twice nor alerts again. Everything here is exported by
 //! [`Detector::export`] as deterministic JSON.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ use super::rule::Body;
 use super::ruleset::{Candidates, RuleSet};
 use super::stateful::{self, Fields, Fired, Hit};
 use crate::normalize::json::Members;
-use crate::{Alert, FixedHash, Normalized, StateError};
+use crate::{Alert, FixedHash, Normalized, StateChanges, StateError, StatePart};
 
 /// How many uuids of matched events are remembered.
 pub(crate) const SEEN_WINDOW: usize = 50_000;
@@ -66,6 +66,68 @@ pub(crate) struct Detector {
     alone: Option<usize>,
     /// The paths read by their text, numbered (from the rule set's numbers on). Not state.
     book: Option<RefCell<PathBook>>,
+    /// Whether the host's stored parts are this state as of the last [`Detector::changes`] (or
+    /// [`Detector::from_parts`]); if not, the next changes rewrite every part.
+    in_parts: Cell<bool>,
+    /// (rule, dedup key) of the tallies changed since then.
+    tallies_touched: Touched<(String, String)>,
+}
+
+/// Keys of a map changed since the last [`Detector::changes`]. Past `cap` of them it stops
+/// counting and the map is written again whole.
+#[derive(Debug)]
+struct Touched<K> {
+    keys: BTreeSet<K>,
+    all: bool,
+    cap: usize,
+}
+
+impl<K: Ord> Touched<K> {
+    fn new(cap: usize) -> Touched<K> {
+        Touched { keys: BTreeSet::new(), all: false, cap }
+    }
+
+    fn touch(&mut self, key: impl FnOnce() -> K) {
+        if !self.all {
+            self.keys.insert(key());
+            if self.keys.len() > self.cap {
+                self.all = true;
+                self.keys.clear();
+            }
+        }
+    }
+
+    /// (whether to write it whole, the keys touched), and starts counting afresh.
+    fn take(&mut self) -> (bool, BTreeSet<K>) {
+        (std::mem::take(&mut self.all), std::mem::take(&mut self.keys))
+    }
+}
+
+impl Default for Touched<(String, String)> {
+    fn default() -> Self {
+        Touched::new(MAX_TOUCHED_TALLIES)
+    }
+}
+
+impl Default for Touched<String> {
+    fn default() -> Self {
+        Touched::new(2 * MAX_SNAPSHOTS)
+    }
+}
+
+/// Past this many changed tallies, the next changes write them all.
+const MAX_TOUCHED_TALLIES: usize = 100_000;
+
+/// The detector's own part when the state is kept in parts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Head {
+    v: u32,
+    #[serde(default)]
+    newest_ms: Option<i64>,
+    #[serde(default)]
+    watermark_ms: Option<i64>,
+    #[serde(default)]
+    late: u64,
 }
 
 /// A few fields of one event, as a nested JSON object (`{"actor":{"alternateId":[...]}}`).
@@ -85,12 +147,14 @@ struct Snapshots {
     by_uuid: BTreeMap<String, Snapshot>,
     /// `(time_ms, uuid)` of every entry of `by_uuid`.
     by_age: BTreeSet<(i64, String)>,
+    /// uuids added or dropped since the last [`Detector::changes`].
+    touched: Touched<String>,
 }
 
 impl Snapshots {
     fn from_map(by_uuid: BTreeMap<String, Snapshot>) -> Snapshots {
         let by_age = by_uuid.iter().map(|(uuid, s)| (s.time_ms, uuid.clone())).collect();
-        Snapshots { by_uuid, by_age }
+        Snapshots { by_uuid, by_age, touched: Touched::default() }
     }
 
     fn get(&self, uuid: &str) -> Option<&Snapshot> {
@@ -99,6 +163,7 @@ impl Snapshots {
 
     /// Keeps `snapshot` for `uuid` (replacing an older one), then drops the oldest beyond `cap`.
     fn insert(&mut self, uuid: &str, snapshot: Snapshot, cap: usize) {
+        self.touched.touch(|| uuid.to_owned());
         self.by_age.insert((snapshot.time_ms, uuid.to_owned()));
         if let Some(old) = self.by_uuid.insert(uuid.to_owned(), snapshot)
             && self.by_uuid[uuid].time_ms != old.time_ms
@@ -108,6 +173,7 @@ impl Snapshots {
         while self.by_uuid.len() > cap {
             let Some((_, oldest)) = self.by_age.pop_first() else { break };
             self.by_uuid.remove(&oldest);
+            self.touched.touch(|| oldest);
         }
     }
 
@@ -116,6 +182,7 @@ impl Snapshots {
         while self.by_age.first().is_some_and(|(time_ms, _)| *time_ms < horizon) {
             if let Some((_, uuid)) = self.by_age.pop_first() {
                 self.by_uuid.remove(&uuid);
+                self.touched.touch(|| uuid);
             }
         }
     }
@@ -272,6 +339,7 @@ impl Detector {
         let rule = &env.rules.rules[r];
         let count = if rule.controls.dedup.is_some() {
             let key = alert::dedup_key(rule, trigger.view, trigger.group);
+            self.tallies_touched.touch(|| (rule.name.clone(), key.clone()));
             let tallies = self.tallies.entry(rule.name.clone()).or_default();
             match alert::admit(rule, tallies, key, trigger.time_ms) {
                 Some(n) => n.max(trigger.count),
@@ -417,7 +485,14 @@ impl Detector {
             };
             if let Some(tallies) = self.tallies.get_mut(&rule.name) {
                 let horizon = watermark.saturating_sub(dedup.window_ms);
-                tallies.retain(|_, t| t.newest() >= horizon);
+                let touched = &mut self.tallies_touched;
+                tallies.retain(|key, t| {
+                    let keep = t.newest() >= horizon;
+                    if !keep {
+                        touched.touch(|| (rule.name.clone(), key.clone()));
+                    }
+                    keep
+                });
                 if tallies.is_empty() {
                     self.tallies.remove(&rule.name);
                 }
@@ -425,8 +500,10 @@ impl Detector {
         }
     }
 
-    /// The state as deterministic JSON bytes.
+    /// The state as deterministic JSON bytes. Parts a host keeps (see [`Detector::changes`]) are
+    /// written whole next time, since this export keeps the JSON of the groups it writes.
     pub(crate) fn export(&self) -> Vec<u8> {
+        self.in_parts.set(false);
         let saved = SavedRef {
             v: VERSION,
             newest_ms: self.newest_ms,
@@ -451,40 +528,156 @@ impl Detector {
                  so start without it (pass no state)"
             ),
         })?;
-        if saved.v != VERSION {
-            return Err(StateError {
-                message: format!(
-                    "the detection state is format version {}, this engine reads version {VERSION}; start without it",
-                    saved.v
-                ),
-            });
-        }
+        check_version(saved.v)?;
         let correlations_text = saved.correlations.as_deref().map_or("", RawValue::get);
-        let mut correlations =
+        let correlations =
             stateful::State::import(correlations_text.as_bytes()).map_err(|message| StateError { message })?;
+        let head = Head { v: saved.v, newest_ms: saved.newest_ms, watermark_ms: saved.watermark_ms, late: saved.late };
+        Ok(Detector::assemble(rules, head, correlations, saved.tallies, saved.snapshots, saved.seen))
+    }
+
+    /// What changed since the last call (or [`Detector::from_parts`]), for a host that keeps the
+    /// state in parts: `["h"]` (times and counts), `["t", rule, dedup key]` (a tally),
+    /// `["n", uuid]` (an `x-absence` snapshot) and the correlations' parts
+    /// ([`stateful::State::changes`]). The first call, and the first after an [`Detector::export`]
+    /// or an [`Detector::import`], drops every stored part and writes all of them. The seen uuids
+    /// are not in the parts: the host gives them back with `mark_seen`.
+    pub(crate) fn changes(&mut self) -> StateChanges {
+        let whole = !self.in_parts.get();
+        let mut out = StateChanges::default();
+        if whole {
+            out.dropped_prefixes.push(String::new());
+        }
+        let head = Head { v: VERSION, newest_ms: self.newest_ms, watermark_ms: self.watermark_ms, late: self.late };
+        out.written.push(part(&["h"], &head));
+
+        let (all, keys) = self.tallies_touched.take();
+        if whole || all {
+            if !whole {
+                out.dropped_prefixes.push(stateful::part_prefix(&["t"]));
+            }
+            for (rule, tallies) in &self.tallies {
+                out.written.extend(tallies.iter().map(|(key, tally)| part(&["t", rule, key], tally)));
+            }
+        } else {
+            for (rule, key) in keys {
+                let path = ["t", rule.as_str(), key.as_str()];
+                match self.tallies.get(&rule).and_then(|t| t.get(&key)) {
+                    Some(tally) => out.written.push(part(&path, tally)),
+                    None => out.dropped.push(stateful::part_key(&path)),
+                }
+            }
+        }
+
+        let (all, uuids) = self.snapshots.touched.take();
+        if whole || all {
+            if !whole {
+                out.dropped_prefixes.push(stateful::part_prefix(&["n"]));
+            }
+            out.written.extend(self.snapshots.by_uuid.iter().map(|(uuid, s)| part(&["n", uuid], s)));
+        } else {
+            for uuid in uuids {
+                match self.snapshots.get(&uuid) {
+                    Some(snapshot) => out.written.push(part(&["n", &uuid], snapshot)),
+                    None => out.dropped.push(stateful::part_key(&["n", &uuid])),
+                }
+            }
+        }
+
+        self.correlations.changes(whole, &mut out);
+        self.in_parts.set(true);
+        out
+    }
+
+    /// Reads the parts [`Detector::changes`] wrote (all that a host holds, in any order); state
+    /// of rules not in `rules` is dropped, and dropped from the parts by the next changes.
+    pub(crate) fn from_parts(parts: &[StatePart], rules: &RuleSet) -> Result<Detector, StateError> {
+        if parts.is_empty() {
+            let detector = Detector::default();
+            detector.in_parts.set(true);
+            return Ok(detector);
+        }
+        let mut head = None;
+        let mut tallies: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
+        let mut snapshots = BTreeMap::new();
+        let mut specs: BTreeMap<String, stateful::SpecParts<'_>> = BTreeMap::new();
+        for p in parts {
+            let bad = |why: &dyn std::fmt::Display| StateError {
+                message: format!(
+                    "the detection state part {} {why}; it was not written by export-state-changes of this version, \
+                     so start without the stored state",
+                    p.key
+                ),
+            };
+            let path: Vec<String> =
+                serde_json::from_str(&p.key).map_err(|_| bad(&"has a key that is not a JSON array of strings"))?;
+            let text = std::str::from_utf8(&p.value).map_err(|_| bad(&"is not UTF-8 text"))?;
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            match path.as_slice() {
+                ["h"] => head = Some(serde_json::from_str::<Head>(text).map_err(|e| bad(&e))?),
+                ["t", rule, key] => {
+                    let tally = serde_json::from_str(text).map_err(|e| bad(&e))?;
+                    tallies.entry((*rule).to_owned()).or_default().insert((*key).to_owned(), tally);
+                }
+                ["n", uuid] => {
+                    snapshots.insert((*uuid).to_owned(), serde_json::from_str(text).map_err(|e| bad(&e))?);
+                }
+                ["s", spec] => specs.entry((*spec).to_owned()).or_default().head = Some(text),
+                ["g", spec, key] => specs.entry((*spec).to_owned()).or_default().groups.push(((*key).to_owned(), text)),
+                _ => return Err(bad(&"is not a part this version writes")),
+            }
+        }
+        let head = head.ok_or_else(|| StateError {
+            message: "the detection state parts have no [\"h\"] part; they are not a whole state export-state-changes \
+                      wrote, so start without the stored state"
+                .to_owned(),
+        })?;
+        check_version(head.v)?;
+        let correlations = stateful::State::from_parts(specs).map_err(|message| StateError {
+            message: format!("the detection state parts could not be read: {message}; start without the stored state"),
+        })?;
+        let mut detector = Detector::assemble(rules, head, correlations, tallies.clone(), snapshots, Vec::new());
+        for (rule, keys) in tallies {
+            if !detector.tallies.contains_key(&rule) {
+                for key in keys.into_keys() {
+                    detector.tallies_touched.touch(|| (rule.clone(), key));
+                }
+            }
+        }
+        detector.in_parts.set(true);
+        Ok(detector)
+    }
+
+    /// A detector from saved state, less what `rules` no longer reads.
+    fn assemble(
+        rules: &RuleSet,
+        head: Head,
+        mut correlations: stateful::State,
+        mut tallies: BTreeMap<String, BTreeMap<String, Tally>>,
+        snapshots: BTreeMap<String, Snapshot>,
+        saved_seen: Vec<String>,
+    ) -> Detector {
         correlations.retain_specs(&rules.specs);
-        let mut tallies = saved.tallies;
         tallies.retain(|name, _| rules.rules.iter().any(|r| &r.name == name && r.controls.dedup.is_some()));
-        let mut seen = VecDeque::with_capacity(saved.seen.len());
+        let mut seen = VecDeque::with_capacity(saved_seen.len());
         let mut seen_set = HashSet::default();
-        for uuid in saved.seen.into_iter().rev().take(SEEN_WINDOW).collect::<Vec<_>>().into_iter().rev() {
+        for uuid in saved_seen.into_iter().rev().take(SEEN_WINDOW).collect::<Vec<_>>().into_iter().rev() {
             if seen_set.insert(uuid.clone()) {
                 seen.push_back(uuid);
             }
         }
-        Ok(Detector {
+        Detector {
             correlations,
             tallies,
             seen,
             seen_set,
-            newest_ms: saved.newest_ms,
-            watermark_ms: saved.watermark_ms,
-            advanced_ms: saved.watermark_ms,
-            late: saved.late,
-            snapshots: Snapshots::from_map(saved.snapshots),
-            alone: None,
-            book: None,
-        })
+            newest_ms: head.newest_ms,
+            watermark_ms: head.watermark_ms,
+            advanced_ms: head.watermark_ms,
+            late: head.late,
+            snapshots: Snapshots::from_map(snapshots),
+            ..Detector::default()
+        }
     }
 
     /// Matches that reached no correlation because they came too late (or without a time).
@@ -492,6 +685,23 @@ impl Detector {
     pub(crate) fn late(&self) -> u64 {
         self.late
     }
+}
+
+/// Refuses a state of another format version.
+fn check_version(v: u32) -> Result<(), StateError> {
+    if v == VERSION {
+        return Ok(());
+    }
+    Err(StateError {
+        message: format!(
+            "the detection state is format version {v}, this engine reads version {VERSION}; start without it"
+        ),
+    })
+}
+
+/// A part of the state kept in parts.
+fn part(path: &[&str], value: &impl Serialize) -> StatePart {
+    StatePart { key: stateful::part_key(path), value: serde_json::to_vec(value).unwrap_or_default() }
 }
 
 /// Sets `values` at a dotted `path` inside a JSON object.

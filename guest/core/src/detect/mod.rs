@@ -138,6 +138,24 @@ pub struct TestResult {
     pub message: String,
 }
 
+/// One part of the detection state, for a host that keeps the state in parts
+/// ([`crate::Engine::export_state_changes`]): a key (a JSON array of strings) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePart {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// How the stored parts of the detection state change with one export: drop every part whose
+/// key starts with one of `dropped_prefixes` (the empty prefix drops them all), then the parts
+/// named in `dropped`, then write `written` (replacing a part with the same key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    pub dropped_prefixes: Vec<String>,
+    pub dropped: Vec<String>,
+    pub written: Vec<StatePart>,
+}
+
 /// The engine's detection state could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateError {

@@ -40,7 +40,7 @@ mod window;
 mod tests;
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -130,6 +130,9 @@ pub(crate) struct State {
     /// State no spec has claimed yet: just imported, or set aside when the rule set changed.
     /// [`State::slot`] claims it by name.
     unclaimed: BTreeMap<String, SpecState>,
+    /// The specs [`State::changes`] last wrote parts for; `None` before it first ran (or after an
+    /// import of the whole state), so that it writes everything.
+    in_parts: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +144,7 @@ struct Slot {
 
 impl Default for State {
     fn default() -> Self {
-        State { v: VERSION, slots: Vec::new(), unclaimed: BTreeMap::new() }
+        State { v: VERSION, slots: Vec::new(), unclaimed: BTreeMap::new(), in_parts: None }
     }
 }
 
@@ -184,9 +187,14 @@ struct SpecState {
 /// groups: an export writes only the changed ones anew. So that no change can miss that, groups
 /// are changed only through [`GroupMap::get_mut`], [`GroupMap::insert`], [`GroupMap::remove`]
 /// and [`GroupMap::sweep`], which drop the kept JSON; nothing else hands out a `&mut` group.
+///
+/// For a host that keeps the state in parts (one per group, see [`State::changes`]) it also
+/// keeps the keys of the groups removed since the last such export; `None` when the map is new
+/// since then (or gave up counting), so that export writes the whole map again.
 #[derive(Debug, Clone)]
 struct GroupMap<G> {
     groups: HashMap<String, Kept<G>, FixedHash>,
+    removed: Option<Vec<String>>,
 }
 
 /// One group, and its JSON as the last export wrote it while the group has not changed since.
@@ -199,6 +207,18 @@ struct Kept<G> {
 impl<G> Kept<G> {
     fn new(group: G) -> Kept<G> {
         Kept { group, json: OnceCell::new() }
+    }
+
+    /// The group's JSON: the kept one, or written now and kept.
+    fn json(&self) -> serde_json::Result<&RawValue>
+    where
+        G: Serialize,
+    {
+        if let Some(json) = self.json.get() {
+            return Ok(json);
+        }
+        let json = serde_json::value::to_raw_value(&self.group)?;
+        Ok(self.json.get_or_init(|| json))
     }
 
     /// The group, to change: its kept JSON goes.
@@ -231,7 +251,7 @@ impl Pass {
 
 impl<G> Default for GroupMap<G> {
     fn default() -> Self {
-        GroupMap { groups: HashMap::default() }
+        GroupMap { groups: HashMap::default(), removed: None }
     }
 }
 
@@ -264,19 +284,90 @@ impl<G> GroupMap<G> {
     }
 
     fn remove(&mut self, key: &str) -> Option<G> {
-        self.groups.remove(key).map(|kept| kept.group)
+        let (key, kept) = self.groups.remove_entry(key)?;
+        self.removed_key(key);
+        Some(kept.group)
     }
 
     /// Runs `f` on every group: it says whether the group changed, or goes.
     fn sweep(&mut self, mut f: impl FnMut(&String, &mut G) -> Pass) {
+        let mut removed = self.removed.take();
         self.groups.retain(|key, kept| match f(key, &mut kept.group) {
             Pass::Same => true,
             Pass::Changed => {
                 kept.json.take();
                 true
             }
-            Pass::Drop => false,
+            Pass::Drop => {
+                if let Some(removed) = &mut removed {
+                    removed.push(key.clone());
+                }
+                false
+            }
         });
+        self.removed = removed;
+        self.bound_removed();
+    }
+
+    /// Notes a removed group's key for the next [`GroupMap::changes`].
+    fn removed_key(&mut self, key: String) {
+        if let Some(removed) = &mut self.removed {
+            removed.push(key);
+            self.bound_removed();
+        }
+    }
+
+    /// A map whose removals outnumber its groups is cheaper to write again whole than to list
+    /// (and a host that stopped exporting changes must not make the list grow for ever).
+    fn bound_removed(&mut self) {
+        if self.removed.as_ref().is_some_and(|r| r.len() > 2 * self.groups.len() + 1024) {
+            self.removed = None;
+        }
+    }
+
+    /// What changed since the last call: `drop` for each group removed since (sorted by key), then
+    /// `put` for each group changed or added since (sorted by key). A map new since then (or
+    /// `whole`) puts every group and returns `true`: the caller drops the map's stored parts first.
+    fn changes(
+        &mut self,
+        whole: bool,
+        mut drop: impl FnMut(&str),
+        mut put: impl FnMut(&str, &RawValue),
+    ) -> serde_json::Result<bool>
+    where
+        G: Serialize,
+    {
+        let whole = whole || self.removed.is_none();
+        let mut removed = self.removed.replace(Vec::new()).unwrap_or_default();
+        if !whole {
+            removed.sort_unstable();
+            removed.dedup();
+            for key in removed.iter().filter(|key| !self.groups.contains_key(key.as_str())) {
+                drop(key);
+            }
+        }
+        let mut changed: Vec<(&String, &Kept<G>)> =
+            self.groups.iter().filter(|(_, kept)| whole || kept.json.get().is_none()).collect();
+        changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (key, kept) in changed {
+            put(key, kept.json()?);
+        }
+        Ok(whole)
+    }
+
+    /// A map read from its stored parts: each group keeps the bytes it was read from as its JSON,
+    /// since this engine's export wrote them.
+    fn from_parts<'p>(parts: impl IntoIterator<Item = (String, &'p str)>) -> serde_json::Result<GroupMap<G>>
+    where
+        G: serde::de::DeserializeOwned,
+    {
+        let mut groups = HashMap::default();
+        for (key, text) in parts {
+            let group: G = serde_json::from_str(text)?;
+            let json = OnceCell::from(RawValue::from_string(text.to_owned())?);
+            groups.insert(key, Kept { group, json });
+        }
+        Ok(GroupMap { groups, removed: Some(Vec::new()) })
     }
 
     #[cfg(test)]
@@ -297,10 +388,7 @@ impl<G: Serialize> Serialize for GroupMap<G> {
         let mut sorted: Vec<(&String, &Kept<G>)> = self.groups.iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (_, kept) in &sorted {
-            if kept.json.get().is_none() {
-                let json = serde_json::value::to_raw_value(&kept.group).map_err(serde::ser::Error::custom)?;
-                let _ = kept.json.set(json);
-            }
+            kept.json().map_err(serde::ser::Error::custom)?;
         }
         serializer.collect_map(sorted.iter().filter_map(|(key, kept)| Some((*key, kept.json.get()?))))
     }
@@ -309,8 +397,23 @@ impl<G: Serialize> Serialize for GroupMap<G> {
 impl<'de, G: Deserialize<'de>> Deserialize<'de> for GroupMap<G> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let groups: HashMap<String, G, FixedHash> = HashMap::deserialize(deserializer)?;
-        Ok(GroupMap { groups: groups.into_iter().map(|(key, group)| (key, Kept::new(group))).collect() })
+        Ok(GroupMap { groups: groups.into_iter().map(|(key, group)| (key, Kept::new(group))).collect(), removed: None })
     }
+}
+
+/// One spec's parts as a host holds them: its own part (`["s", spec]`) and its groups' parts
+/// (`["g", spec, key]`) as (group key, JSON).
+#[derive(Debug, Default)]
+pub(crate) struct SpecParts<'p> {
+    pub(crate) head: Option<&'p str>,
+    pub(crate) groups: Vec<(String, &'p str)>,
+}
+
+/// A spec's part when the state is kept in parts: what [`SpecState`] holds besides its groups.
+#[derive(Serialize, Deserialize)]
+struct SpecHead<'a> {
+    fp: std::borrow::Cow<'a, str>,
+    kind: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,6 +436,46 @@ impl Groups {
             Kind::Absence => Groups::Absence(GroupMap::default()),
             Kind::GeoVelocity { .. } => Groups::Geo(GroupMap::default()),
             Kind::SessionDrift { .. } => Groups::Session(GroupMap::default()),
+        }
+    }
+
+    /// The name its saved form is tagged with.
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Groups::Window(_) => "window",
+            Groups::NewValue(_) => "new_value",
+            Groups::Absence(_) => "absence",
+            Groups::Geo(_) => "geo",
+            Groups::Session(_) => "session",
+        }
+    }
+
+    /// Groups of the kind `name`, read from their parts (key, JSON).
+    fn from_parts(name: &str, parts: Vec<(String, &str)>) -> Result<Groups, String> {
+        let read = |e: serde_json::Error| e.to_string();
+        Ok(match name {
+            "window" => Groups::Window(GroupMap::from_parts(parts).map_err(read)?),
+            "new_value" => Groups::NewValue(GroupMap::from_parts(parts).map_err(read)?),
+            "absence" => Groups::Absence(GroupMap::from_parts(parts).map_err(read)?),
+            "geo" => Groups::Geo(GroupMap::from_parts(parts).map_err(read)?),
+            "session" => Groups::Session(GroupMap::from_parts(parts).map_err(read)?),
+            other => return Err(format!("unknown correlation state kind {other:?}")),
+        })
+    }
+
+    /// [`GroupMap::changes`] of whichever map this is.
+    fn changes(
+        &mut self,
+        whole: bool,
+        drop: impl FnMut(&str),
+        put: impl FnMut(&str, &RawValue),
+    ) -> serde_json::Result<bool> {
+        match self {
+            Groups::Window(g) => g.changes(whole, drop, put),
+            Groups::NewValue(g) => g.changes(whole, drop, put),
+            Groups::Absence(g) => g.changes(whole, drop, put),
+            Groups::Geo(g) => g.changes(whole, drop, put),
+            Groups::Session(g) => g.changes(whole, drop, put),
         }
     }
 
@@ -667,6 +810,67 @@ impl State {
         Saved { v: self.v, specs: self.by_name() }
     }
 
+    /// What changed since the last call (or [`State::from_parts`]), as changes to parts keyed
+    /// `["s", spec]` (the spec's fingerprint and kind) and `["g", spec, group key]` (one group).
+    /// The first call, or any with `whole`, writes every part; the caller drops what was stored.
+    pub(crate) fn changes(&mut self, whole: bool, out: &mut crate::StateChanges) {
+        let whole = whole || self.in_parts.is_none();
+        let before = self.in_parts.take().unwrap_or_default();
+        let mut specs: Vec<(&str, &mut SpecState)> = self.unclaimed.iter_mut().map(|(k, v)| (k.as_str(), v)).collect();
+        specs.extend(
+            self.slots.iter_mut().flatten().filter_map(|slot| Some((slot.name.as_str(), slot.state.as_mut()?))),
+        );
+        specs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for gone in before.iter().filter(|name| specs.binary_search_by(|(n, _)| n.cmp(&name.as_str())).is_err()) {
+            out.dropped.push(part_key(&["s", gone]));
+            out.dropped_prefixes.push(part_prefix(&["g", gone]));
+        }
+        let mut now = BTreeSet::new();
+        for (name, st) in specs {
+            let mut dropped = Vec::new();
+            let mut written = Vec::new();
+            let fresh = st.groups.changes(
+                whole,
+                |key| dropped.push(part_key(&["g", name, key])),
+                |key, json| {
+                    written.push(crate::StatePart { key: part_key(&["g", name, key]), value: json.get().into() })
+                },
+            );
+            // Writing plain data to memory does not fail; were it to, the next call rewrites all.
+            let Ok(fresh) = fresh else {
+                self.in_parts = None;
+                return;
+            };
+            if fresh {
+                if !whole {
+                    out.dropped_prefixes.push(part_prefix(&["g", name]));
+                }
+                let head = SpecHead { fp: st.fp.as_str().into(), kind: st.groups.kind_name().into() };
+                let value = serde_json::to_vec(&head).unwrap_or_default();
+                out.written.push(crate::StatePart { key: part_key(&["s", name]), value });
+            }
+            out.dropped.append(&mut dropped);
+            out.written.append(&mut written);
+            now.insert(name.to_owned());
+        }
+        self.in_parts = Some(now);
+    }
+
+    /// Reads the parts [`State::changes`] wrote, by spec name.
+    pub(crate) fn from_parts(specs: BTreeMap<String, SpecParts<'_>>) -> Result<State, String> {
+        let mut unclaimed = BTreeMap::new();
+        for (name, SpecParts { head, groups }) in specs {
+            let head = head.ok_or_else(|| format!("correlation {name:?} has groups but no part of its own"))?;
+            let head: SpecHead<'_> =
+                serde_json::from_str(head).map_err(|e| format!("the part of correlation {name:?}: {e}"))?;
+            let groups =
+                Groups::from_parts(&head.kind, groups).map_err(|e| format!("a group of correlation {name:?}: {e}"))?;
+            unclaimed.insert(name, SpecState { fp: head.fp.into_owned(), groups });
+        }
+        let in_parts = Some(unclaimed.keys().cloned().collect());
+        Ok(State { v: VERSION, slots: Vec::new(), unclaimed, in_parts })
+    }
+
     /// Every spec's state by name.
     fn by_name(&self) -> BTreeMap<&str, &SpecState> {
         let mut specs: BTreeMap<&str, &SpecState> = self.unclaimed.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -681,7 +885,7 @@ impl State {
         }
         let loaded: Loaded = serde_json::from_slice(bytes)
             .map_err(|e| format!("the detection state is not one this version wrote ({e}); start without it"))?;
-        let state = State { v: loaded.v, slots: Vec::new(), unclaimed: loaded.specs };
+        let state = State { v: loaded.v, slots: Vec::new(), unclaimed: loaded.specs, in_parts: None };
         if state.v != VERSION {
             return Err(format!(
                 "the detection state is format version {}, this engine reads version {VERSION}; start without it",
@@ -750,6 +954,20 @@ impl State {
         }
         slot.state.as_mut()
     }
+}
+
+/// A part's key: its path as a JSON array of strings, so that the keys of one spec's groups
+/// share a prefix ([`part_prefix`]) no other key has.
+pub(crate) fn part_key(path: &[&str]) -> String {
+    serde_json::to_string(path).unwrap_or_default()
+}
+
+/// What every key [`part_key`] makes from a longer path that starts with `path` starts with.
+pub(crate) fn part_prefix(path: &[&str]) -> String {
+    let mut key = part_key(path);
+    key.pop();
+    key.push(',');
+    key
 }
 
 fn fired(spec: &Spec, index: usize, values: &[String], out: Out) -> Fired {

@@ -1147,7 +1147,7 @@ mod props {
     /// Runs `ops` on a fresh state, calling `after` with each step's index and the state then.
     fn run_with(
         ops: &[Op],
-        mut after: impl FnMut(usize, &State) -> Result<(), TestCaseError>,
+        mut after: impl FnMut(usize, &mut State) -> Result<(), TestCaseError>,
     ) -> Result<(Vec<Fired>, State), TestCaseError> {
         let specs = all_specs();
         let mut state = State::default();
@@ -1172,9 +1172,59 @@ mod props {
                 }
                 Op::Advance { back } => fires.extend(state.advance(&specs, clock - back)),
             }
-            after(n, &state)?;
+            after(n, &mut state)?;
         }
         Ok((fires, state))
+    }
+
+    /// A host's store of parts: applies one export's changes.
+    fn apply(store: &mut BTreeMap<String, Vec<u8>>, changes: crate::StateChanges) {
+        for prefix in &changes.dropped_prefixes {
+            store.retain(|key, _| !key.starts_with(prefix.as_str()));
+        }
+        for key in &changes.dropped {
+            store.remove(key);
+        }
+        store.extend(changes.written.into_iter().map(|part| (part.key, part.value)));
+    }
+
+    /// The state the parts in `store` hold.
+    fn read_parts(store: &BTreeMap<String, Vec<u8>>) -> Result<State, TestCaseError> {
+        let mut specs: BTreeMap<String, super::super::SpecParts<'_>> = BTreeMap::new();
+        for (key, value) in store {
+            let path: Vec<String> = serde_json::from_str(key).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let text = std::str::from_utf8(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["s", spec] => specs.entry((*spec).to_owned()).or_default().head = Some(text),
+                ["g", spec, group] => {
+                    specs.entry((*spec).to_owned()).or_default().groups.push(((*group).to_owned(), text));
+                }
+                other => return Err(TestCaseError::fail(format!("unexpected part {other:?}"))),
+            }
+        }
+        State::from_parts(specs).map_err(TestCaseError::fail)
+    }
+
+    /// Applies the changes since the last call to `store`, then checks that the parts read back
+    /// as `state` and write its bytes, and that a state just read from parts has no changes.
+    fn keep_in_parts(
+        store: &mut BTreeMap<String, Vec<u8>>,
+        state: &mut State,
+        whole: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut changes = crate::StateChanges::default();
+        if whole {
+            changes.dropped_prefixes.push(String::new());
+        }
+        state.changes(whole, &mut changes);
+        apply(store, changes);
+        let mut back = read_parts(store)?;
+        prop_assert!(&back == state, "the parts hold another state");
+        prop_assert_eq!(String::from_utf8(back.export()).unwrap(), String::from_utf8(state.export_fresh()).unwrap());
+        let mut none = crate::StateChanges::default();
+        back.changes(false, &mut none);
+        prop_assert_eq!(none, crate::StateChanges::default());
+        Ok(())
     }
 
     fn run(ops: &[Op]) -> (Vec<Fired>, Vec<u8>) {
@@ -1214,6 +1264,25 @@ mod props {
             prop_assert_eq!(state.export(), state.export_fresh());
             // And it did keep every group's JSON for the next one.
             prop_assert_eq!(state.written_groups(), state.size().0);
+        }
+
+        /// A host that applies the changes after some of the steps (and now and then is told to
+        /// replace every part) holds parts that read back as the state, whose groups' JSON is what
+        /// an export writes, and that give no changes until the state changes again.
+        #[test]
+        fn parts_kept_from_the_changes_read_back_as_the_state(
+            ops in prop::collection::vec(op(), 0..200),
+            every in 1usize..6,
+            whole_at in prop::option::of(0usize..200),
+        ) {
+            let mut store = BTreeMap::new();
+            let (_, mut state) = run_with(&ops, |n, state| {
+                if n % every == 0 {
+                    keep_in_parts(&mut store, state, whole_at == Some(n))?;
+                }
+                Ok(())
+            })?;
+            keep_in_parts(&mut store, &mut state, false)?;
         }
 
         /// Group keys are saved in the exported state, so they must stay what serde_json wrote.
