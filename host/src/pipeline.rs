@@ -518,6 +518,10 @@ impl OrgPipeline {
             .detection_state_written_bytes
             .get_or_create(&self.label)
             .inc_by(u64::try_from(state_bytes).unwrap_or(u64::MAX));
+        self.metrics
+            .guest_memory_bytes
+            .get_or_create(&self.label)
+            .set(i64::try_from(self.normalizer.memory_bytes()).unwrap_or(i64::MAX));
 
         let written = u64::try_from(docs.len() - alerts.len()).unwrap_or(u64::MAX) - failed;
         self.record(channel, count, written, duplicates, failed, last_published_ms);

@@ -6,7 +6,8 @@
 //! longer than its `no_events_alert_hours`), all labelled with `org`; `_events_by_channel_total`
 //! (`org`, `channel`: poll, event_hook, eventbridge, sqs) and `_batches_total` (the same labels;
 //! each batch is one flush and one commit), `_detection_state_written_bytes_total` (`org`: bytes
-//! of detection state parts written by the commits); for `serve`,
+//! of detection state parts written by the commits), `_guest_memory_bytes` (`org`: the linear
+//! memory the org's component instance has grown to); for `serve`,
 //! `_push_requests_total` (`org`, `channel`, `status`) and the `_push_ack_seconds` histogram;
 //! `_alerts_total` (`org`, `rule`, `severity`, `kind`: alert or signal) for what the rules found;
 //! for the directory sync, `_directory_objects{org,kind}`, `_directory_sync_calls_total{org,endpoint}`,
@@ -89,6 +90,7 @@ pub struct Metrics {
     pub events_by_channel: Family<ChannelLabel, Counter>,
     pub batches: Family<ChannelLabel, Counter>,
     pub detection_state_written_bytes: Family<OrgLabel, Counter>,
+    pub guest_memory_bytes: Family<OrgLabel, Gauge>,
     pub push_requests: Family<PushLabel, Counter>,
     pub push_ack_seconds: Histogram,
     pub alerts: Family<AlertLabel, Counter>,
@@ -113,6 +115,7 @@ impl Metrics {
             events_by_channel: Family::default(),
             batches: Family::default(),
             detection_state_written_bytes: Family::default(),
+            guest_memory_bytes: Family::default(),
             push_requests: Family::default(),
             push_ack_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
             alerts: Family::default(),
@@ -164,6 +167,11 @@ impl Metrics {
             "detection_state_written_bytes",
             "Bytes of detection state (the parts a batch changed) written by the org's commits",
             m.detection_state_written_bytes.clone(),
+        );
+        registry.register(
+            "guest_memory_bytes",
+            "Linear memory the org's component instance has grown to (it never shrinks)",
+            m.guest_memory_bytes.clone(),
         );
         registry.register(
             "push_requests",

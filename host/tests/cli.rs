@@ -1268,6 +1268,7 @@ fn serve_gathers_an_sqs_backlog_into_few_batches() {
             .unwrap_or_else(|| panic!("no SQS batch count in\n{scrape}"));
         assert!((1..=3).contains(&batches), "{EVENTS} queued messages took {batches} batches");
         assert!(scrape.contains("okta_normalizer_detection_state_written_bytes_total{org=\"acme\"}"), "{scrape}");
+        assert!(scrape.contains("okta_normalizer_guest_memory_bytes{org=\"acme\"}"), "{scrape}");
         let status = serve.terminate(Duration::from_secs(30));
         assert!(status.success(), "serve stopped with {status}\n{}", serve.log_tail());
         assert_each_once(&dir.join("events"), &expected);

@@ -279,12 +279,13 @@ fn long_run(long_n: usize) {
                 page_ms.sort_by(f64::total_cmp);
                 page_bytes.sort_unstable();
                 println!(
-                    "  {generated:>9} events  state {state:>9} bytes in {:>6} parts; a page's changes: median {:>5.1} ms, {:>8} bytes (p90 {:>5.1} ms, {:>8} bytes)  alerts {alerts:>6}  signals {signals:>6}",
+                    "  {generated:>9} events  state {state:>9} bytes in {:>6} parts; a page's changes: median {:>5.1} ms, {:>8} bytes (p90 {:>5.1} ms, {:>8} bytes)  guest memory {:>4} MB  alerts {alerts:>6}  signals {signals:>6}",
                     parts.len(),
                     page_ms[page_ms.len() / 2],
                     page_bytes[page_bytes.len() / 2],
                     page_ms[page_ms.len() * 9 / 10],
                     page_bytes[page_bytes.len() * 9 / 10],
+                    engine.memory_bytes() >> 20,
                 );
                 (page_ms, page_bytes) = (Vec::new(), Vec::new());
                 next_report += long_n / 10;
@@ -298,7 +299,11 @@ fn long_run(long_n: usize) {
     );
     let exporting = Instant::now();
     let state = engine.export_state().expect("no trap");
-    println!("  one whole export at the end: {:.1} ms", exporting.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "  one whole export at the end: {:.1} ms; guest memory then {} MB",
+        exporting.elapsed().as_secs_f64() * 1e3,
+        engine.memory_bytes() >> 20
+    );
     print_state_breakdown(&state);
 }
 

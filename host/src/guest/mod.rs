@@ -50,8 +50,44 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Per-store state: only the memory limits.
-struct Limits(StoreLimits);
+/// Per-store state: the memory limits, and how far the guest's linear memory has grown (wasm
+/// memory never shrinks, so this is also its peak).
+struct Limits {
+    limits: StoreLimits,
+    memory_bytes: usize,
+}
+
+impl Limits {
+    fn new() -> Limits {
+        Limits { limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(), memory_bytes: 0 }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let grows = self.limits.memory_growing(current, desired, maximum)?;
+        if grows {
+            self.memory_bytes = self.memory_bytes.max(desired);
+        }
+        Ok(grows)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
 
 impl Runtime {
     /// Compiles (or loads from cache) the component and links it.
@@ -106,8 +142,8 @@ impl Runtime {
     /// The outer `Result` is a host or guest failure (a bug); the inner one is the guest refusing
     /// the config.
     pub fn instantiate(&self, config: &EngineConfig) -> Result<Result<Normalizer, ConfigError>> {
-        let mut store = Store::new(&self.engine, Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()));
-        store.limiter(|state| &mut state.0);
+        let mut store = Store::new(&self.engine, Limits::new());
+        store.limiter(|limits| limits);
         let bindings: OktaNormalizer = self
             .pre
             .instantiate(&mut store)
@@ -124,8 +160,8 @@ impl Runtime {
 
     /// A bare instance for the interface's free functions (the rule tools), with no engine.
     fn tools(&self) -> Result<(Store<Limits>, OktaNormalizer)> {
-        let mut store = Store::new(&self.engine, Limits(StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build()));
-        store.limiter(|state| &mut state.0);
+        let mut store = Store::new(&self.engine, Limits::new());
+        store.limiter(|limits| limits);
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -194,6 +230,11 @@ impl Normalizer {
     pub fn import_state(&mut self, state: &[u8]) -> Result<Result<(), String>> {
         let engine = self.bindings.okta_normalizer_normalizer().engine();
         trapped(engine.call_import_state(&mut self.store, self.engine, state), "importing its detection state")
+    }
+
+    /// The size of the guest's linear memory: the most it has needed so far.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().memory_bytes
     }
 
     /// What changed in the detection state since the last call, as changes to its stored parts.

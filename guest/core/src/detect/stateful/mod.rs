@@ -182,31 +182,41 @@ struct SpecState {
 /// saved sorted by key, so the bytes do not depend on the map's order; nothing else iterates it
 /// in an order that shows (eviction and fires sort what they take from it).
 ///
-/// It also keeps each group's JSON from the last export until the group changes, because the
-/// host exports the whole state after every batch while a batch changes few of the thousands of
-/// groups: an export writes only the changed ones anew. So that no change can miss that, groups
-/// are changed only through [`GroupMap::get_mut`], [`GroupMap::insert`], [`GroupMap::remove`]
-/// and [`GroupMap::sweep`], which drop the kept JSON; nothing else hands out a `&mut` group.
-///
-/// For a host that keeps the state in parts (one per group, see [`State::changes`]) it also
-/// keeps the keys of the groups removed since the last such export; `None` when the map is new
-/// since then (or gave up counting), so that export writes the whole map again.
+/// It also knows, for each group, what the last exports did with it until the group changes,
+/// because a host exports the state after every batch while a batch changes few of the
+/// thousands of groups: a whole export ([`State::saved`]) keeps each group's JSON and writes only
+/// the changed ones anew, and [`State::changes`] (for a host that keeps one part per group) names
+/// only the groups changed or removed since the last changes. So that no change can miss that,
+/// groups are changed only through [`GroupMap::get_mut`], [`GroupMap::insert`],
+/// [`GroupMap::remove`] and [`GroupMap::sweep`], which forget it; nothing else hands out a `&mut`
+/// group. For the changes it also keeps the keys removed since; `None` when the map is new since
+/// then (or gave up counting), so that the changes write the whole map again.
 #[derive(Debug, Clone)]
 struct GroupMap<G> {
     groups: HashMap<String, Kept<G>, FixedHash>,
     removed: Option<Vec<String>>,
 }
 
-/// One group, and its JSON as the last export wrote it while the group has not changed since.
+/// One group, and what the last exports know of it while it has not changed since.
 #[derive(Debug, Clone)]
 struct Kept<G> {
     group: G,
+    /// Its JSON as the last whole export wrote it.
     json: OnceCell<Box<RawValue>>,
+    /// The host's parts hold it as it is (the last [`GroupMap::changes`] wrote it, or it was read
+    /// from them). Its JSON is not kept for that: the parts are the host's to keep.
+    in_parts: bool,
 }
 
 impl<G> Kept<G> {
     fn new(group: G) -> Kept<G> {
-        Kept { group, json: OnceCell::new() }
+        Kept { group, json: OnceCell::new(), in_parts: false }
+    }
+
+    /// Forgets what the exports knew: the group changed.
+    fn changed(&mut self) {
+        self.json.take();
+        self.in_parts = false;
     }
 
     /// The group's JSON: the kept one, or written now and kept.
@@ -221,9 +231,9 @@ impl<G> Kept<G> {
         Ok(self.json.get_or_init(|| json))
     }
 
-    /// The group, to change: its kept JSON goes.
+    /// The group, to change.
     fn changing(&mut self) -> &mut G {
-        self.json.take();
+        self.changed();
         &mut self.group
     }
 }
@@ -295,7 +305,7 @@ impl<G> GroupMap<G> {
         self.groups.retain(|key, kept| match f(key, &mut kept.group) {
             Pass::Same => true,
             Pass::Changed => {
-                kept.json.take();
+                kept.changed();
                 true
             }
             Pass::Drop => {
@@ -332,7 +342,7 @@ impl<G> GroupMap<G> {
         &mut self,
         whole: bool,
         mut drop: impl FnMut(&str),
-        mut put: impl FnMut(&str, &RawValue),
+        mut put: impl FnMut(&str, Vec<u8>),
     ) -> serde_json::Result<bool>
     where
         G: Serialize,
@@ -346,17 +356,21 @@ impl<G> GroupMap<G> {
                 drop(key);
             }
         }
-        let mut changed: Vec<(&String, &Kept<G>)> =
-            self.groups.iter().filter(|(_, kept)| whole || kept.json.get().is_none()).collect();
+        let mut changed: Vec<(&String, &mut Kept<G>)> =
+            self.groups.iter_mut().filter(|(_, kept)| whole || !kept.in_parts).collect();
         changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (key, kept) in changed {
-            put(key, kept.json()?);
+            let json = match kept.json.get() {
+                Some(json) => json.get().as_bytes().to_vec(),
+                None => serde_json::to_vec(&kept.group)?,
+            };
+            put(key, json);
+            kept.in_parts = true;
         }
         Ok(whole)
     }
 
-    /// A map read from its stored parts: each group keeps the bytes it was read from as its JSON,
-    /// since this engine's export wrote them.
+    /// A map read from its stored parts.
     fn from_parts<'p>(parts: impl IntoIterator<Item = (String, &'p str)>) -> serde_json::Result<GroupMap<G>>
     where
         G: serde::de::DeserializeOwned,
@@ -364,8 +378,7 @@ impl<G> GroupMap<G> {
         let mut groups = HashMap::default();
         for (key, text) in parts {
             let group: G = serde_json::from_str(text)?;
-            let json = OnceCell::from(RawValue::from_string(text.to_owned())?);
-            groups.insert(key, Kept { group, json });
+            groups.insert(key, Kept { group, json: OnceCell::new(), in_parts: true });
         }
         Ok(GroupMap { groups, removed: Some(Vec::new()) })
     }
@@ -373,7 +386,7 @@ impl<G> GroupMap<G> {
     #[cfg(test)]
     fn forget_written(&mut self) {
         for kept in self.groups.values_mut() {
-            kept.json.take();
+            kept.changed();
         }
     }
 
@@ -468,7 +481,7 @@ impl Groups {
         &mut self,
         whole: bool,
         drop: impl FnMut(&str),
-        put: impl FnMut(&str, &RawValue),
+        put: impl FnMut(&str, Vec<u8>),
     ) -> serde_json::Result<bool> {
         match self {
             Groups::Window(g) => g.changes(whole, drop, put),
@@ -832,9 +845,7 @@ impl State {
             let fresh = st.groups.changes(
                 whole,
                 |key| dropped.push(part_key(&["g", name, key])),
-                |key, json| {
-                    written.push(crate::StatePart { key: part_key(&["g", name, key]), value: json.get().into() })
-                },
+                |key, json| written.push(crate::StatePart { key: part_key(&["g", name, key]), value: json }),
             );
             // Writing plain data to memory does not fail; were it to, the next call rewrites all.
             let Ok(fresh) = fresh else {

@@ -1206,7 +1206,8 @@ mod props {
     }
 
     /// Applies the changes since the last call to `store`, then checks that the parts read back
-    /// as `state` and write its bytes, and that a state just read from parts has no changes.
+    /// as `state` and write its bytes, and that neither `state` nor a state just read from the
+    /// parts has changes left.
     fn keep_in_parts(
         store: &mut BTreeMap<String, Vec<u8>>,
         state: &mut State,
@@ -1224,6 +1225,10 @@ mod props {
         let mut none = crate::StateChanges::default();
         back.changes(false, &mut none);
         prop_assert_eq!(none, crate::StateChanges::default());
+        // Nor does the state itself have any left.
+        let mut again = crate::StateChanges::default();
+        state.clone().changes(false, &mut again);
+        prop_assert_eq!(again, crate::StateChanges::default());
         Ok(())
     }
 
