@@ -584,8 +584,8 @@ impl Detector {
             }
         }
 
-        self.correlations.changes(whole, &mut out);
-        self.in_parts.set(true);
+        // Writing plain data to memory does not fail; were it to, the next changes rewrite all.
+        self.in_parts.set(self.correlations.changes(whole, &mut out).is_ok());
         out
     }
 
@@ -634,15 +634,20 @@ impl Detector {
         })?;
         check_version(head.v)?;
         let correlations = stateful::State::from_parts(specs).map_err(|message| StateError {
-            message: format!("the detection state parts could not be read: {message}; start without the stored state"),
+            message: format!(
+                "the detection state parts could not be read: {message}; they were not written by export-state-changes \
+                 of this version, so start without the stored state"
+            ),
         })?;
-        let mut detector = Detector::assemble(rules, head, correlations, tallies.clone(), snapshots, Vec::new());
-        for (rule, keys) in tallies {
-            if !detector.tallies.contains_key(&rule) {
-                for key in keys.into_keys() {
-                    detector.tallies_touched.touch(|| (rule.clone(), key));
-                }
-            }
+        // The parts of tallies the rules no longer keep are dropped by the next changes.
+        let gone: Vec<(String, String)> = tallies
+            .iter()
+            .filter(|(rule, _)| !keeps_tallies(rules, rule))
+            .flat_map(|(rule, keys)| keys.keys().map(|key| (rule.clone(), key.clone())))
+            .collect();
+        let mut detector = Detector::assemble(rules, head, correlations, tallies, snapshots, Vec::new());
+        for key in gone {
+            detector.tallies_touched.touch(|| key);
         }
         detector.in_parts.set(true);
         Ok(detector)
@@ -658,7 +663,7 @@ impl Detector {
         saved_seen: Vec<String>,
     ) -> Detector {
         correlations.retain_specs(&rules.specs);
-        tallies.retain(|name, _| rules.rules.iter().any(|r| &r.name == name && r.controls.dedup.is_some()));
+        tallies.retain(|name, _| keeps_tallies(rules, name));
         let mut seen = VecDeque::with_capacity(saved_seen.len());
         let mut seen_set = HashSet::default();
         for uuid in saved_seen.into_iter().rev().take(SEEN_WINDOW).collect::<Vec<_>>().into_iter().rev() {
@@ -685,6 +690,11 @@ impl Detector {
     pub(crate) fn late(&self) -> u64 {
         self.late
     }
+}
+
+/// Whether `rule` is a loaded rule with dedup, which keeps tallies.
+fn keeps_tallies(rules: &RuleSet, rule: &str) -> bool {
+    rules.rules.iter().any(|r| r.name == rule && r.controls.dedup.is_some())
 }
 
 /// Refuses a state of another format version.

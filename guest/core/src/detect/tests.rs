@@ -249,6 +249,40 @@ fn late_events_do_not_feed_correlations_and_state_round_trips() {
     assert!(!String::from_utf8(other.export_state()).unwrap().contains("okta_mfa_push_bombing"));
 }
 
+/// Parts a host got from the changes read back; parts that are not say which one and why.
+#[test]
+fn state_parts_round_trip_and_errors_name_the_part() {
+    use crate::StatePart;
+
+    let mut e = engine(&[DENY, BOMBING]);
+    run(&mut e, &[ev("u0", 0, json!({})), ev("u1", 1, json!({}))], false);
+    let changes = e.export_state_changes();
+    assert_eq!(changes.dropped_prefixes, [""], "the first changes replace every part");
+    let parts = changes.written;
+    assert!(parts.iter().any(|p| p.key.starts_with(r#"["g","okta_mfa_push_bombing","#)), "{parts:?}");
+    let mut restored = engine(&[DENY, BOMBING]);
+    restored.import_state_parts(&parts).unwrap();
+    let fresh: Vec<Value> = (2..4).map(|i| ev(&format!("f{i}"), i, json!({}))).collect();
+    assert_eq!(run(&mut restored, &fresh, false).len(), 1, "the restored windows count the first two");
+    assert_eq!(run(&mut e, &fresh, false).len(), 1);
+
+    let mut with = |key: &str, value: &str| {
+        let mut parts = parts.clone();
+        parts.push(StatePart { key: key.into(), value: value.into() });
+        restored.import_state_parts(&parts).unwrap_err().message
+    };
+    let message = with("not a key", "{}");
+    assert!(message.starts_with("the detection state part not a key has a key that is not a JSON array"), "{message}");
+    let message = with(r#"["x"]"#, "{}");
+    assert!(message.contains(r#"part ["x"] is not a part this version writes"#), "{message}");
+    let message = with(r#"["g","okta_mfa_push_bombing","[\"k\"]"]"#, "[1,");
+    assert!(message.contains(r#"part ["g","okta_mfa_push_bombing","[\"k\"]"] is not a group (EOF"#), "{message}");
+    let no_head: Vec<StatePart> = parts.iter().filter(|p| p.key != r#"["h"]"#).cloned().collect();
+    let message = restored.import_state_parts(&no_head).unwrap_err().message;
+    assert!(message.contains(r#"no ["h"] part"#), "{message}");
+    assert!(restored.import_state_parts(&[]).is_ok(), "no parts are an empty state");
+}
+
 #[test]
 fn rule_errors_make_a_config_error() {
     let bad = DENY.replace("endswith", "endswiht");
@@ -318,6 +352,33 @@ fn lint_and_builtin() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Whatever a host hands back as parts, the engine reads it or says why, and never panics.
+    #[test]
+    fn importing_parts_never_panics(
+        parts in prop::collection::vec(
+            (
+                prop_oneof![
+                    Just(r#"["h"]"#.to_owned()),
+                    "\\[\"[hnstg]\"(,\"[a-z_\\[\\]\"]{0,8}\"){0,3}\\]",
+                    "\\PC{0,12}",
+                ],
+                prop_oneof![
+                    Just(br#"{"v":1}"#.to_vec()),
+                    Just(br#"{"fp":"x","kind":"window"}"#.to_vec()),
+                    Just(br#"{"e":[{"t":1,"k":"a","u":["u"]}],"last":1}"#.to_vec()),
+                    prop::collection::vec(any::<u8>(), 0..40),
+                ],
+            ),
+            0..8,
+        ),
+    ) {
+        let parts: Vec<crate::StatePart> =
+            parts.into_iter().map(|(key, value)| crate::StatePart { key, value }).collect();
+        let mut e = engine(&[DENY, BOMBING]);
+        let _ = e.import_state_parts(&parts);
+        let _ = e.export_state_changes();
+    }
 
     #[test]
     fn loading_never_panics(text in "\\PC{0,200}") {

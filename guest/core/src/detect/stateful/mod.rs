@@ -370,15 +370,19 @@ impl<G> GroupMap<G> {
         Ok(whole)
     }
 
-    /// A map read from its stored parts.
-    fn from_parts<'p>(parts: impl IntoIterator<Item = (String, &'p str)>) -> serde_json::Result<GroupMap<G>>
+    /// A map read from its stored parts; an error names the group it could not read.
+    fn from_parts<'p>(
+        parts: impl IntoIterator<Item = (String, &'p str)>,
+    ) -> Result<GroupMap<G>, (String, serde_json::Error)>
     where
         G: serde::de::DeserializeOwned,
     {
         let mut groups = HashMap::default();
         for (key, text) in parts {
-            let group: G = serde_json::from_str(text)?;
-            groups.insert(key, Kept { group, json: OnceCell::new(), in_parts: true });
+            match serde_json::from_str(text) {
+                Ok(group) => groups.insert(key, Kept { group, json: OnceCell::new(), in_parts: true }),
+                Err(e) => return Err((key, e)),
+            };
         }
         Ok(GroupMap { groups, removed: Some(Vec::new()) })
     }
@@ -463,16 +467,18 @@ impl Groups {
         }
     }
 
-    /// Groups of the kind `name`, read from their parts (key, JSON).
-    fn from_parts(name: &str, parts: Vec<(String, &str)>) -> Result<Groups, String> {
-        let read = |e: serde_json::Error| e.to_string();
-        Ok(match name {
+    /// The groups of spec `spec`, of the kind `kind`, read from their parts (key, JSON).
+    fn from_parts(spec: &str, kind: &str, parts: Vec<(String, &str)>) -> Result<Groups, String> {
+        let read = |(key, e): (String, serde_json::Error)| {
+            format!("part {} is not a group ({e})", part_key(&["g", spec, &key]))
+        };
+        Ok(match kind {
             "window" => Groups::Window(GroupMap::from_parts(parts).map_err(read)?),
             "new_value" => Groups::NewValue(GroupMap::from_parts(parts).map_err(read)?),
             "absence" => Groups::Absence(GroupMap::from_parts(parts).map_err(read)?),
             "geo" => Groups::Geo(GroupMap::from_parts(parts).map_err(read)?),
             "session" => Groups::Session(GroupMap::from_parts(parts).map_err(read)?),
-            other => return Err(format!("unknown correlation state kind {other:?}")),
+            other => return Err(format!("part {} names an unknown kind {other:?}", part_key(&["s", spec]))),
         })
     }
 
@@ -826,7 +832,8 @@ impl State {
     /// What changed since the last call (or [`State::from_parts`]), as changes to parts keyed
     /// `["s", spec]` (the spec's fingerprint and kind) and `["g", spec, group key]` (one group).
     /// The first call, or any with `whole`, writes every part; the caller drops what was stored.
-    pub(crate) fn changes(&mut self, whole: bool, out: &mut crate::StateChanges) {
+    /// On an error `out` is incomplete: the caller's next call must be `whole`.
+    pub(crate) fn changes(&mut self, whole: bool, out: &mut crate::StateChanges) -> serde_json::Result<()> {
         let whole = whole || self.in_parts.is_none();
         let before = self.in_parts.take().unwrap_or_default();
         let mut specs: Vec<(&str, &mut SpecState)> = self.unclaimed.iter_mut().map(|(k, v)| (k.as_str(), v)).collect();
@@ -846,12 +853,7 @@ impl State {
                 whole,
                 |key| dropped.push(part_key(&["g", name, key])),
                 |key, json| written.push(crate::StatePart { key: part_key(&["g", name, key]), value: json }),
-            );
-            // Writing plain data to memory does not fail; were it to, the next call rewrites all.
-            let Ok(fresh) = fresh else {
-                self.in_parts = None;
-                return;
-            };
+            )?;
             if fresh {
                 if !whole {
                     out.dropped_prefixes.push(part_prefix(&["g", name]));
@@ -865,17 +867,18 @@ impl State {
             now.insert(name.to_owned());
         }
         self.in_parts = Some(now);
+        Ok(())
     }
 
     /// Reads the parts [`State::changes`] wrote, by spec name.
     pub(crate) fn from_parts(specs: BTreeMap<String, SpecParts<'_>>) -> Result<State, String> {
         let mut unclaimed = BTreeMap::new();
         for (name, SpecParts { head, groups }) in specs {
-            let head = head.ok_or_else(|| format!("correlation {name:?} has groups but no part of its own"))?;
-            let head: SpecHead<'_> =
-                serde_json::from_str(head).map_err(|e| format!("the part of correlation {name:?}: {e}"))?;
-            let groups =
-                Groups::from_parts(&head.kind, groups).map_err(|e| format!("a group of correlation {name:?}: {e}"))?;
+            let head =
+                head.ok_or_else(|| format!("correlation {name:?} has groups but no {} part", part_key(&["s", &name])))?;
+            let head: SpecHead<'_> = serde_json::from_str(head)
+                .map_err(|e| format!("part {} is not a correlation's own part ({e})", part_key(&["s", &name])))?;
+            let groups = Groups::from_parts(&name, &head.kind, groups)?;
             unclaimed.insert(name, SpecState { fp: head.fp.into_owned(), groups });
         }
         let in_parts = Some(unclaimed.keys().cloned().collect());

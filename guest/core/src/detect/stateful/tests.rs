@@ -1217,17 +1217,17 @@ mod props {
         if whole {
             changes.dropped_prefixes.push(String::new());
         }
-        state.changes(whole, &mut changes);
+        state.changes(whole, &mut changes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         apply(store, changes);
         let mut back = read_parts(store)?;
         prop_assert!(&back == state, "the parts hold another state");
         prop_assert_eq!(String::from_utf8(back.export()).unwrap(), String::from_utf8(state.export_fresh()).unwrap());
         let mut none = crate::StateChanges::default();
-        back.changes(false, &mut none);
+        back.changes(false, &mut none).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(none, crate::StateChanges::default());
         // Nor does the state itself have any left.
         let mut again = crate::StateChanges::default();
-        state.clone().changes(false, &mut again);
+        state.clone().changes(false, &mut again).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(again, crate::StateChanges::default());
         Ok(())
     }
