@@ -338,14 +338,9 @@ impl<G> GroupMap<G> {
     /// What changed since the last call: `drop` for each group removed since (sorted by key), then
     /// `put` for each group changed or added since (sorted by key). A map new since then (or
     /// `whole`) puts every group and returns `true`: the caller drops the map's stored parts first.
-    fn changes(
-        &mut self,
-        whole: bool,
-        mut drop: impl FnMut(&str),
-        mut put: impl FnMut(&str, Vec<u8>),
-    ) -> serde_json::Result<bool>
+    fn changes(&mut self, whole: bool, mut drop: impl FnMut(&str), mut put: impl FnMut(&str, Vec<u8>)) -> bool
     where
-        G: Serialize,
+        G: ToJson,
     {
         let whole = whole || self.removed.is_none();
         let mut removed = self.removed.replace(Vec::new()).unwrap_or_default();
@@ -362,12 +357,12 @@ impl<G> GroupMap<G> {
         for (key, kept) in changed {
             let json = match kept.json.get() {
                 Some(json) => json.get().as_bytes().to_vec(),
-                None => serde_json::to_vec(&kept.group)?,
+                None => kept.group.to_json(),
             };
             put(key, json);
             kept.in_parts = true;
         }
-        Ok(whole)
+        whole
     }
 
     /// A map read from its stored parts; an error names the group it could not read.
@@ -483,12 +478,7 @@ impl Groups {
     }
 
     /// [`GroupMap::changes`] of whichever map this is.
-    fn changes(
-        &mut self,
-        whole: bool,
-        drop: impl FnMut(&str),
-        put: impl FnMut(&str, Vec<u8>),
-    ) -> serde_json::Result<bool> {
+    fn changes(&mut self, whole: bool, drop: impl FnMut(&str), put: impl FnMut(&str, Vec<u8>)) -> bool {
         match self {
             Groups::Window(g) => g.changes(whole, drop, put),
             Groups::NewValue(g) => g.changes(whole, drop, put),
@@ -525,6 +515,20 @@ impl Groups {
         }
     }
 }
+
+/// A group's JSON for its part: by default as serde_json writes it; a kind whose groups change
+/// often writes the same bytes faster by hand.
+trait ToJson: Serialize {
+    fn to_json(&self) -> Vec<u8> {
+        // Plain data into memory: serde_json does not fail on it.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl ToJson for new_value::Group {}
+impl ToJson for absence::Group {}
+impl ToJson for geo::Group {}
+impl ToJson for session::Group {}
 
 /// What eviction and [`State::size`] need from a group.
 trait Recency {
@@ -832,8 +836,7 @@ impl State {
     /// What changed since the last call (or [`State::from_parts`]), as changes to parts keyed
     /// `["s", spec]` (the spec's fingerprint and kind) and `["g", spec, group key]` (one group).
     /// The first call, or any with `whole`, writes every part; the caller drops what was stored.
-    /// On an error `out` is incomplete: the caller's next call must be `whole`.
-    pub(crate) fn changes(&mut self, whole: bool, out: &mut crate::StateChanges) -> serde_json::Result<()> {
+    pub(crate) fn changes(&mut self, whole: bool, out: &mut crate::StateChanges) {
         let whole = whole || self.in_parts.is_none();
         let before = self.in_parts.take().unwrap_or_default();
         let mut specs: Vec<(&str, &mut SpecState)> = self.unclaimed.iter_mut().map(|(k, v)| (k.as_str(), v)).collect();
@@ -853,7 +856,7 @@ impl State {
                 whole,
                 |key| dropped.push(part_key(&["g", name, key])),
                 |key, json| written.push(crate::StatePart { key: part_key(&["g", name, key]), value: json }),
-            )?;
+            );
             if fresh {
                 if !whole {
                     out.dropped_prefixes.push(part_prefix(&["g", name]));
@@ -867,7 +870,6 @@ impl State {
             now.insert(name.to_owned());
         }
         self.in_parts = Some(now);
-        Ok(())
     }
 
     /// Reads the parts [`State::changes`] wrote, by spec name.
