@@ -622,8 +622,7 @@ impl Detector {
                 ["n", uuid] => {
                     snapshots.insert((*uuid).to_owned(), serde_json::from_str(text).map_err(|e| bad(&e))?);
                 }
-                ["s", spec] => specs.entry((*spec).to_owned()).or_default().head = Some(text),
-                ["g", spec, key] => specs.entry((*spec).to_owned()).or_default().groups.push(((*key).to_owned(), text)),
+                path if stateful::SpecParts::file(&mut specs, path, text) => {}
                 _ => return Err(bad(&"is not a part this version writes")),
             }
         }

@@ -421,6 +421,19 @@ pub(crate) struct SpecParts<'p> {
     pub(crate) groups: Vec<(String, &'p str)>,
 }
 
+impl<'p> SpecParts<'p> {
+    /// Files a part under its spec when `path` is a correlation's (`["s", spec]` or
+    /// `["g", spec, key]`); `false` when it is not.
+    pub(crate) fn file(specs: &mut BTreeMap<String, SpecParts<'p>>, path: &[&str], text: &'p str) -> bool {
+        match path {
+            ["s", spec] => specs.entry((*spec).to_owned()).or_default().head = Some(text),
+            ["g", spec, key] => specs.entry((*spec).to_owned()).or_default().groups.push(((*key).to_owned(), text)),
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// A spec's part when the state is kept in parts: what [`SpecState`] holds besides its groups.
 #[derive(Serialize, Deserialize)]
 struct SpecHead<'a> {

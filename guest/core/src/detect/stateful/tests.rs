@@ -1194,13 +1194,8 @@ mod props {
         for (key, value) in store {
             let path: Vec<String> = serde_json::from_str(key).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let text = std::str::from_utf8(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                ["s", spec] => specs.entry((*spec).to_owned()).or_default().head = Some(text),
-                ["g", spec, group] => {
-                    specs.entry((*spec).to_owned()).or_default().groups.push(((*group).to_owned(), text));
-                }
-                other => return Err(TestCaseError::fail(format!("unexpected part {other:?}"))),
-            }
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            prop_assert!(super::super::SpecParts::file(&mut specs, &path, text), "unexpected part {:?}", path);
         }
         State::from_parts(specs).map_err(TestCaseError::fail)
     }
