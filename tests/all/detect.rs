@@ -191,6 +191,22 @@ async fn brute_force_split_by_a_restart(name: &str, between: impl FnOnce(&Path))
     dir
 }
 
+/// Eight half-hours of the simulator's busy-org activity ending two hours ago, each with one
+/// attack (the scenarios in turn from `first_scenario`), sorted by `published` within each half-hour.
+fn busy_hours(seed: u64, first_scenario: usize) -> Vec<Value> {
+    let start = jiff::Timestamp::now().as_millisecond() - 6 * 3_600_000;
+    let mut generator = Generator::new(seed, "acme.okta.com");
+    let mut events = Vec::new();
+    for i in 0..8 {
+        let at = start + i as i64 * 1_800_000;
+        let mut block = generator.background(at, at + 1_800_000, 400);
+        block.extend(generator.scenario(ALL_SCENARIOS[(i + first_scenario) % ALL_SCENARIOS.len()], at + 600_000));
+        block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
+        events.extend(block);
+    }
+    events
+}
+
 /// The host exports the detection state after every batch, and an export writes anew only the
 /// correlation groups that changed since the last one. On a few hours of the simulator's busy-org
 /// activity with its attacks, in batches of 250: an engine that exported after every batch, one
@@ -200,15 +216,7 @@ async fn brute_force_split_by_a_restart(name: &str, between: impl FnOnce(&Path))
 fn the_state_exported_after_every_batch_is_the_state_of_one_export() {
     use okta_normalizer_core::{BatchOptions, Engine, InputFormat};
 
-    let start = jiff::Timestamp::now().as_millisecond() - 6 * 3_600_000;
-    let mut generator = Generator::new(11, "acme.okta.com");
-    let mut events: Vec<Value> = Vec::new();
-    for (i, at) in (0..8).map(|i| (i, start + i * 1_800_000)) {
-        let mut block = generator.background(at, at + 1_800_000, 400);
-        block.extend(generator.scenario(ALL_SCENARIOS[i as usize % ALL_SCENARIOS.len()], at + 600_000));
-        block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
-        events.extend(block);
-    }
+    let events = busy_hours(11, 0);
     let batches: Vec<Vec<u8>> = events.chunks(250).map(|c| serde_json::to_vec(c).expect("serializes")).collect();
     let options = BatchOptions { format: InputFormat::ApiPage, ..BatchOptions::default() };
     let engine = || Engine::new(okta_normalizer_tests::config()).expect("the pack loads");
@@ -267,21 +275,12 @@ fn the_state_kept_in_parts_is_the_state_and_a_batch_writes_what_it_changed() {
         state
     }
 
-    let start = jiff::Timestamp::now().as_millisecond() - 6 * 3_600_000;
-    let mut generator = Generator::new(12, "acme.okta.com");
-    let mut events: Vec<Value> = Vec::new();
-    for (i, at) in (0..8).map(|i| (i, start + i * 1_800_000)) {
-        let mut block = generator.background(at, at + 1_800_000, 400);
-        block.extend(generator.scenario(ALL_SCENARIOS[(i as usize + 3) % ALL_SCENARIOS.len()], at + 600_000));
-        block.sort_by_key(|e| e["published"].as_str().map(str::to_owned));
-        events.extend(block);
-    }
-    let batches: Vec<&[Value]> = events.chunks(250).collect();
+    let events = busy_hours(12, 3);
+    let batches: Vec<Vec<u8>> = events.chunks(250).map(|c| serde_json::to_vec(c).expect("serializes")).collect();
     let options = BatchOptions { format: InputFormat::ApiPage, ..BatchOptions::default() };
     let engine = || Engine::new(okta_normalizer_tests::config()).expect("the pack loads");
-    let alert_ids = |engine: &mut Engine, batch: &[Value]| -> Vec<String> {
-        let bytes = serde_json::to_vec(batch).expect("serializes");
-        engine.normalize(&bytes, &options).expect("normalizes").alerts.into_iter().map(|a| a.id).collect()
+    let alert_ids = |engine: &mut Engine, batch: &[u8]| -> Vec<String> {
+        engine.normalize(batch, &options).expect("normalizes").alerts.into_iter().map(|a| a.id).collect()
     };
 
     let (mut parted, mut once) = (engine(), engine());
@@ -292,7 +291,7 @@ fn the_state_kept_in_parts_is_the_state_and_a_batch_writes_what_it_changed() {
     for (n, batch) in batches.iter().enumerate() {
         let ids = alert_ids(&mut parted, batch);
         written.push(apply(&mut store, parted.export_state_changes()));
-        once.normalize(&serde_json::to_vec(batch).expect("serializes"), &options).expect("normalizes");
+        once.normalize(batch, &options).expect("normalizes");
         if let Some(restarted) = &mut restarted {
             went_on.extend(ids);
             after_restart.extend(alert_ids(restarted, batch));
