@@ -316,6 +316,86 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Writes a JSON object member by member, for documents with a fixed shape written by hand (the
+/// alert document). Keys given as `&'static str` are written as they are (they must need no
+/// escape); values, and the keys of [`ObjectWriter::pairs`], are escaped by [`write_str`].
+pub(crate) struct ObjectWriter<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> ObjectWriter<'o> {
+    /// Writes `{`, then `fill`'s members, then `}`.
+    pub(crate) fn write(out: &'o mut Vec<u8>, fill: impl FnOnce(&mut ObjectWriter<'_>)) {
+        out.push(b'{');
+        let mut object = ObjectWriter { out, first: true };
+        fill(&mut object);
+        object.out.push(b'}');
+    }
+
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        debug_assert!(!key.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "key {key:?} needs an escape");
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    pub(crate) fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
+        write_str(self.key(key), value);
+        self
+    }
+
+    pub(crate) fn uint(&mut self, key: &'static str, value: u64) -> &mut Self {
+        self.key(key).extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    /// An array of strings.
+    pub(crate) fn strs<'s>(&mut self, key: &'static str, values: impl IntoIterator<Item = &'s str>) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, value);
+        }
+        out.push(b']');
+        self
+    }
+
+    /// An object of string members, in the order given.
+    pub(crate) fn pairs<'s>(
+        &mut self,
+        key: &'static str,
+        pairs: impl IntoIterator<Item = (&'s str, &'s str)>,
+    ) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'{');
+        for (i, (name, value)) in pairs.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.push(b':');
+            write_str(out, value);
+        }
+        out.push(b'}');
+        self
+    }
+
+    /// A nested object.
+    pub(crate) fn object(&mut self, key: &'static str, fill: impl FnOnce(&mut ObjectWriter<'_>)) -> &mut Self {
+        ObjectWriter::write(self.key(key), fill);
+        self
+    }
+}
+
 /// Declares an ECS object: a struct with `Default`, written as a JSON object whose keys are the
 /// field names (or the `as "key"` given), skipping empty fields; the object is itself empty when
 /// all its fields are.
