@@ -66,9 +66,22 @@ pub(crate) async fn poll_once(config: Config) -> Vec<OrgResult> {
 
 /// Every document in the sink files, by uuid, with how often it appears.
 pub(crate) fn written(dir: &Path) -> HashMap<String, usize> {
+    read_written(dir, false)
+}
+
+/// [`written`] while a sink may be writing: a last line without its newline is a write in
+/// progress, not a broken document, and is left out.
+pub(crate) fn written_so_far(dir: &Path) -> HashMap<String, usize> {
+    read_written(dir, true)
+}
+
+fn read_written(dir: &Path, in_progress: bool) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for entry in std::fs::read_dir(dir.join("events")).expect("events dir") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        let mut text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");
+        if in_progress {
+            text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+        }
         for line in text.lines() {
             let doc: Value = serde_json::from_str(line).expect("each line is a JSON document");
             if is_alert(&doc) {

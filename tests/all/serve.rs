@@ -20,7 +20,7 @@ use okta_normalizer_tests::runtime;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
-use crate::poll::{assert_exactly_once, events, test_dir, written};
+use crate::poll::{assert_exactly_once, events, test_dir, written, written_so_far};
 
 const TOKEN: &str = "00serve-test-token-0123456789";
 const HOOK_SECRET: &str = "Bearer hook-secret-0123456789abcdef";
@@ -136,7 +136,7 @@ fn sink_count(dir: &Path) -> usize {
     if !dir.join("events").exists() {
         return 0;
     }
-    written(dir).values().sum()
+    written_so_far(dir).values().sum()
 }
 
 fn spool_rows(dir: &Path) -> u64 {
@@ -405,7 +405,7 @@ async fn a_deactivated_stream_leaves_a_gap_that_the_poller_backfills() {
     sim.push(&lost, Duration::ZERO);
     eventually(Duration::from_secs(30), "the stream to be deactivated", || stream.stats().deactivated).await;
     let backfilled = || {
-        let counts = if dir.join("events").exists() { written(&dir) } else { Default::default() };
+        let counts = if dir.join("events").exists() { written_so_far(&dir) } else { Default::default() };
         lost.iter().all(|e| counts.contains_key(e["uuid"].as_str().unwrap_or_default()))
     };
     eventually(Duration::from_secs(60), "the poller to backfill the gap", backfilled).await;
