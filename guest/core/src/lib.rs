@@ -209,6 +209,8 @@ pub struct Engine {
 struct Detection {
     rules: Arc<RuleSet>,
     detector: Detector,
+    /// The tree reader's stacks, from one event to the next. Not state.
+    stacks: decode::tree::Stacks,
 }
 
 impl Detection {
@@ -223,13 +225,21 @@ impl Detection {
 
 /// One event's text read into a tree, and the typed event read from that tree; `None` when the
 /// text is not a JSON object, or the typed read refuses the tree (a repeated key).
-fn read_event(raw: &str) -> Option<(LogEvent<'_>, Tree<'_>)> {
-    let tree = decode::tree::parse(raw)?;
+fn read_event<'a>(raw: &'a str, stacks: &mut decode::tree::Stacks) -> Option<(LogEvent<'a>, Tree<'a>)> {
+    let tree = decode::tree::parse_in(raw, stacks)?;
     if !matches!(tree, Tree::Obj(_)) {
         return None;
     }
     let event = LogEvent::deserialize(TreeDeserializer(&tree)).ok()?;
     Some((event, tree))
+}
+
+/// Empties `buffer` and gives its allocation back as a buffer of `U`. Used for the same type
+/// borrowing for another lifetime (scratch buffers kept from one event to the next), whose layout
+/// is the same, so the collect reuses the allocation in place instead of making a new one.
+pub(crate) fn relabel<T, U>(mut buffer: Vec<T>) -> Vec<U> {
+    buffer.clear();
+    buffer.into_iter().map(|_| unreachable!("the buffer was emptied")).collect()
 }
 
 /// The event type the typed decode found, for the rule index.
@@ -270,7 +280,11 @@ impl Engine {
     }
 
     fn build(config: Config, rules: Option<Arc<RuleSet>>) -> Engine {
-        let detection = rules.filter(|r| !r.is_empty()).map(|rules| Detection { rules, detector: Detector::default() });
+        let detection = rules.filter(|r| !r.is_empty()).map(|rules| Detection {
+            rules,
+            detector: Detector::default(),
+            stacks: decode::tree::Stacks::default(),
+        });
         Engine {
             config,
             table: Table::builtin(),
@@ -331,7 +345,7 @@ impl Engine {
             let outcome = match &item.body {
                 decode::RawBody::Event(raw) => match &mut self.detection {
                     None => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
-                    Some(Detection { rules, detector }) => {
+                    Some(Detection { rules, detector, stacks }) => {
                         let env = Detection::env(rules, &self.config);
                         let mut detect =
                             |event: &LogEvent<'_>, tree: Option<Tree<'_>>, outcome: &Outcome, doc: &dyn Members| {
@@ -347,7 +361,7 @@ impl Engine {
                         // and the tree is read only for an event some rule could match. Anything
                         // the tree cannot give alike (a repeated key) takes the text path, which
                         // says so in a diagnostic.
-                        match rules.meets_every_event().then(|| read_event(raw)).flatten() {
+                        match rules.meets_every_event().then(|| read_event(raw, stacks)).flatten() {
                             Some((event, tree)) => {
                                 normalize::normalize_read_then(&event, raw, &ctx, &mut self.user_agents, |o, d| {
                                     detect(&event, Some(tree), o, d);

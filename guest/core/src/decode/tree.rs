@@ -96,9 +96,26 @@ impl Tree<'_> {
 /// pair, an out-of-range number refused). Like serde_json, it refuses more than 127 nested
 /// arrays and objects.
 pub(crate) fn parse(text: &str) -> Option<Tree<'_>> {
-    let mut reader = Reader { text, b: text.as_bytes(), depth: 0, items: Vec::new(), entries: Vec::new() };
-    let (tree, end) = reader.value(split::skip_ws(reader.b, 0))?;
+    parse_in(text, &mut Stacks::default())
+}
+
+/// [`parse`] with the reader's stacks of an earlier parse, so that reading one event after
+/// another does not grow new ones each time.
+pub(crate) fn parse_in<'a>(text: &'a str, stacks: &mut Stacks) -> Option<Tree<'a>> {
+    let Stacks { items, entries } = std::mem::take(stacks);
+    let mut reader =
+        Reader { text, b: text.as_bytes(), depth: 0, items: crate::relabel(items), entries: crate::relabel(entries) };
+    let read = reader.value(split::skip_ws(reader.b, 0));
+    *stacks = Stacks { items: crate::relabel(reader.items), entries: crate::relabel(reader.entries) };
+    let (tree, end) = read?;
     (split::skip_ws(reader.b, end) == text.len()).then_some(tree)
+}
+
+/// The reader's stacks, kept empty between parses.
+#[derive(Debug, Default)]
+pub(crate) struct Stacks {
+    items: Vec<Tree<'static>>,
+    entries: Vec<(Cow<'static, str>, Tree<'static>)>,
 }
 
 /// serde_json refuses to enter a container when this many are open.

@@ -21,7 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::alert::{self, Tally, Trigger};
-use super::field::{EventView, FieldPath, PathBook, RawEvent};
+use super::field::{EventView, FieldPath, PathBook, RawEvent, ViewScratch};
 use super::rule::Body;
 use super::ruleset::{Candidates, RuleSet};
 use super::stateful::{self, Fields, Fired, Hit};
@@ -66,6 +66,10 @@ pub(crate) struct Detector {
     alone: Option<usize>,
     /// The paths read by their text, numbered (from the rule set's numbers on). Not state.
     book: Option<RefCell<PathBook>>,
+    /// The event views' buffers, and the rules an event matched, from one event to the next.
+    /// Not state.
+    scratch: ViewScratch,
+    matched: Vec<usize>,
     /// Whether the host's stored parts are this state as of the last [`Detector::changes`] (or
     /// [`Detector::from_parts`]); if not, the next changes rewrite every part.
     in_parts: Cell<bool>,
@@ -240,6 +244,10 @@ impl Fields for EventView<'_> {
     fn first(&self, path: &str) -> Option<String> {
         self.first_text_of(path)
     }
+
+    fn write_first(&self, path: &str, out: &mut Vec<u8>) -> bool {
+        self.write_first_text_of(path, out)
+    }
 }
 
 impl Detector {
@@ -259,21 +267,23 @@ impl Detector {
             && !candidates.is_empty()
         {
             let book = self.book.take().unwrap_or_else(|| RefCell::new(PathBook::new(env.rules.path_ids.clone())));
-            let view = EventView::with_document(raw, document, Some(&book), Some(&candidates.trie));
-            let matched: Vec<usize> = candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)).collect();
+            let scratch = std::mem::take(&mut self.scratch);
+            let view = EventView::with_scratch(raw, document, Some(&book), Some(&candidates.trie), scratch);
+            let mut matched = std::mem::take(&mut self.matched);
+            matched.extend(candidates.iter().copied().filter(|&r| matches(env.rules, r, &view)));
             if !matched.is_empty() && self.first_sight(event.uuid.as_deref()) {
                 let on_time = match (time, self.watermark_ms) {
                     (Some(t), Some(w)) => t >= w,
                     (Some(_), None) => true,
                     (None, _) => false,
                 };
-                let uuids: Vec<String> = event.uuid.iter().cloned().collect();
+                let uuids = event.uuid.as_slice();
                 let mut counted_late = false;
-                for r in matched {
+                for &r in &matched {
                     if self.alerts_alone(env, r) {
                         let trigger = Trigger {
                             time_ms: time.unwrap_or(0),
-                            uuids: &uuids,
+                            uuids,
                             count: 1,
                             group: &[],
                             details: &[],
@@ -285,7 +295,7 @@ impl Detector {
                         continue;
                     }
                     match time {
-                        Some(t) if on_time => self.feed(env, r, t, &uuids, &view, Some(&view), alerts),
+                        Some(t) if on_time => self.feed(env, r, t, uuids, &view, Some(&view), alerts),
                         _ if !counted_late => {
                             self.late += 1;
                             counted_late = true;
@@ -294,7 +304,9 @@ impl Detector {
                     }
                 }
             }
-            drop(view);
+            matched.clear();
+            self.matched = matched;
+            self.scratch = view.into_scratch();
             self.book = Some(book);
         }
         if let Some(t) = time {

@@ -208,6 +208,19 @@ pub(crate) struct EventView<'a> {
     /// Shared test number → what the test answered on this event: 0 not asked yet, 1 false,
     /// 2 true (see [`FieldTest::shared`](super::modifiers::FieldTest)).
     verdicts: RefCell<Vec<u8>>,
+    /// The walk's buffer, empty once the view is made (kept for the next view).
+    found: Vec<(u32, Found<'static>)>,
+}
+
+/// An event view's buffers, kept by the detector from one event to the next so that a view does
+/// not allocate them again (empty between views).
+#[derive(Debug, Default)]
+pub(crate) struct ViewScratch {
+    found: Vec<(u32, Found<'static>)>,
+    gathered: Vec<Found<'static>>,
+    ranges: Vec<Gathered>,
+    memo: Vec<Option<Rc<[Found<'static>]>>>,
+    verdicts: Vec<u8>,
 }
 
 /// The raw event detection reads: its text, and the tree when the caller already read it from
@@ -491,30 +504,44 @@ impl<'a> EventView<'a> {
             memo: RefCell::default(),
             book: None,
             verdicts: RefCell::default(),
+            found: Vec::new(),
         }
     }
 
     /// `raw` is the LogEvent (its text, and its tree when already read), `ecs` the typed document
     /// the normalizer built from it; `book` numbers the paths read by their text (it must start
     /// with the rule set's numbers). With `trie`, its paths are all resolved in one walk now.
+    #[cfg(test)]
     pub(crate) fn with_document(
         raw: RawEvent<'a>,
         ecs: &'a dyn Members,
         book: Option<&'a RefCell<PathBook>>,
         trie: Option<&'a PathTrie>,
     ) -> EventView<'a> {
+        EventView::with_scratch(raw, ecs, book, trie, ViewScratch::default())
+    }
+
+    /// [`EventView::with_document`] in the buffers of an earlier view ([`EventView::into_scratch`]).
+    pub(crate) fn with_scratch(
+        raw: RawEvent<'a>,
+        ecs: &'a dyn Members,
+        book: Option<&'a RefCell<PathBook>>,
+        trie: Option<&'a PathTrie>,
+        scratch: ViewScratch,
+    ) -> EventView<'a> {
         let RawEvent { text: raw, tree } = raw;
         let tree: Tree<'a> = tree.unwrap_or_else(|| tree::parse(raw).unwrap_or(Tree::Null));
         let embedded = Embedded::default();
-        let (mut gathered, mut ranges) = (Vec::new(), Vec::new());
+        let ViewScratch { found, gathered, mut ranges, memo, verdicts } = scratch;
+        let (mut found, mut gathered, mut memo) =
+            (crate::relabel(found), crate::relabel(gathered), crate::relabel(memo));
         if let Some(trie) = trie {
-            let mut found = Vec::new();
             gather(&tree, &trie.root, &embedded, &mut found);
             // Stable: each path keeps its walk order.
             found.sort_by_key(|(id, _)| *id);
-            ranges = vec![Gathered::default(); trie.holds.len()];
+            ranges.resize(trie.holds.len(), Gathered::default());
             gathered.reserve(found.len());
-            for (i, (id, value)) in found.into_iter().enumerate() {
+            for (i, (id, value)) in found.drain(..).enumerate() {
                 let range = &mut ranges[id as usize];
                 if range.len == 0 {
                     range.start = u32::try_from(i).unwrap_or(u32::MAX);
@@ -523,6 +550,7 @@ impl<'a> EventView<'a> {
                 gathered.push(value);
             }
         }
+        memo.resize(book.map_or(0, |b| b.borrow().ids.len()), None);
         EventView {
             raw: tree,
             raw_text: raw,
@@ -531,9 +559,25 @@ impl<'a> EventView<'a> {
             gathered,
             ranges,
             held: trie.map_or(&[], |t| &t.holds),
-            memo: RefCell::new(vec![None; book.map_or(0, |b| b.borrow().ids.len())]),
+            memo: RefCell::new(memo),
             book,
-            verdicts: RefCell::default(),
+            verdicts: RefCell::new(verdicts),
+            found: crate::relabel(found),
+        }
+    }
+
+    /// The view's buffers, emptied, for the next event's view.
+    pub(crate) fn into_scratch(self) -> ViewScratch {
+        let EventView { gathered, mut ranges, memo, verdicts, found, .. } = self;
+        ranges.clear();
+        let mut verdicts = verdicts.into_inner();
+        verdicts.clear();
+        ViewScratch {
+            found: crate::relabel(found),
+            gathered: crate::relabel(gathered),
+            ranges,
+            memo: crate::relabel(memo.into_inner()),
+            verdicts,
         }
     }
 
@@ -623,6 +667,24 @@ impl<'a> EventView<'a> {
             first
         })
         .flatten()
+    }
+
+    /// Writes [`EventView::first_text_of`] onto `out` as a JSON string, without copying it first;
+    /// `false` (and nothing written) when there is none.
+    pub(crate) fn write_first_text_of(&self, path: &str, out: &mut Vec<u8>) -> bool {
+        self.with_path(path, |p| {
+            let mut written = false;
+            self.visit(p, &mut |v| match v.text() {
+                Some(t) if !t.is_empty() => {
+                    crate::normalize::json::write_str(out, &t);
+                    written = true;
+                    true
+                }
+                _ => false,
+            });
+            written
+        })
+        .unwrap_or(false)
     }
 
     /// `f` on the path written as `path` (numbered by the book when there is one); `None` when
@@ -1047,6 +1109,55 @@ mod tests {
             }
         }
         assert!(checked > 40_000, "{checked} paths checked");
+    }
+
+    /// A view made in the buffers of the views before it reads what a fresh view reads and has
+    /// no answers of theirs; and a value written straight into a group key is the value
+    /// `first_text_of` copies, as JSON.
+    #[test]
+    fn reused_buffers_and_written_keys_read_like_fresh_copies() {
+        let events = crate::decode::tree::tests::golden_events_also_lowercased();
+        let mut trie = PathTrie::default();
+        let mut paths = Vec::new();
+        for (id, text) in crate::detect::ruleset::tests::pack_paths().iter().enumerate() {
+            let Ok(mut path) = FieldPath::parse(text) else { continue };
+            path.id = Some(u32::try_from(id).unwrap());
+            trie.add(&path);
+            paths.push(path);
+        }
+        let ecs = serde_json::Map::new();
+        let mut scratch = ViewScratch::default();
+        let mut written_keys = 0;
+        for event in &events {
+            let reused =
+                EventView::with_scratch(RawEvent::text(event), &ecs, None, Some(&trie), std::mem::take(&mut scratch));
+            let fresh = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
+            assert_eq!(reused.verdict(0), None, "an answer of the view before");
+            for path in &paths {
+                let values = |view: &EventView<'_>| {
+                    let mut out = Vec::new();
+                    let reached = view.visit(path, &mut |v| {
+                        out.push(format!("{v:?}"));
+                        false
+                    });
+                    (reached, out)
+                };
+                assert_eq!(values(&reused), values(&fresh), "{} in {event}", path.text);
+                let mut key = b"[".to_vec();
+                let wrote = reused.write_first_text_of(&path.text, &mut key);
+                let first = fresh.first_text_of(&path.text);
+                assert_eq!(wrote, first.is_some(), "{}", path.text);
+                if let Some(first) = first {
+                    assert_eq!(String::from_utf8(key).unwrap(), format!("[{}", serde_json::to_string(&first).unwrap()));
+                    written_keys += 1;
+                } else {
+                    assert_eq!(key, b"[", "nothing written for {}", path.text);
+                }
+            }
+            reused.set_verdict(0, true);
+            scratch = reused.into_scratch();
+        }
+        assert!(written_keys > 1_000, "{written_keys} keys written");
     }
 
     /// Reading the typed document in place finds exactly what parsing its text finds, for every

@@ -69,6 +69,12 @@ pub(crate) trait Fields {
     fn first(&self, path: &str) -> Option<String> {
         self.values(path).into_iter().find(|v| !v.is_empty())
     }
+
+    /// Writes [`Fields::first`] onto `out` as a JSON string; `false` (and nothing written) when
+    /// there is none.
+    fn write_first(&self, path: &str, out: &mut Vec<u8>) -> bool {
+        self.first(path).map(|v| crate::normalize::json::write_str(out, &v)).is_some()
+    }
 }
 
 /// One match of a rule (or correlation) that a spec reads.
@@ -133,6 +139,8 @@ pub(crate) struct State {
     /// The specs [`State::changes`] last wrote parts for; `None` before it first ran (or after an
     /// import of the whole state), so that it writes everything.
     in_parts: Option<BTreeSet<String>>,
+    /// The group key of the hit being observed, kept from one hit to the next. Not state.
+    key_buffer: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +152,7 @@ struct Slot {
 
 impl Default for State {
     fn default() -> Self {
-        State { v: VERSION, slots: Vec::new(), unclaimed: BTreeMap::new(), in_parts: None }
+        State { v: VERSION, slots: Vec::new(), unclaimed: BTreeMap::new(), in_parts: None, key_buffer: Vec::new() }
     }
 }
 
@@ -658,9 +666,22 @@ pub(crate) fn paths_read<'s>(spec: &'s Spec, rule: &str) -> Vec<&'s str> {
     paths
 }
 
-/// The hit's group-by values, or `None` when one is missing.
-fn group_values(spec: &Spec, rule: &str, fields: &dyn Fields) -> Option<Vec<String>> {
-    spec.group_by.iter().map(|g| fields.first(g.field_for(rule))).collect()
+/// The first value of the hit at each of `paths` (the group-by fields, a window's distinct
+/// fields), as [`key_of`] writes them, into `out` (emptied first); `false` when one is missing.
+/// No value is copied on the way, and a key already held is looked up from `out` as it is.
+fn key_into<'p>(fields: &dyn Fields, paths: impl IntoIterator<Item = &'p str>, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.push(b'[');
+    for (i, path) in paths.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if !fields.write_first(path, out) {
+            return false;
+        }
+    }
+    out.push(b']');
+    true
 }
 
 /// A group's map key: its values as a JSON array (unambiguous, and sorts deterministically),
@@ -705,38 +726,49 @@ fn fingerprint(spec: &Spec) -> String {
 impl State {
     /// Feeds one hit of `specs[spec]`; returns what fired (at most one per call for every type).
     pub(crate) fn observe(&mut self, specs: &[Spec], spec: usize, hit: &Hit<'_>) -> Vec<Fired> {
+        let mut key = std::mem::take(&mut self.key_buffer);
+        let fired = self.observe_into(specs, spec, hit, &mut key);
+        self.key_buffer = key;
+        fired
+    }
+
+    /// [`State::observe`], writing the group key into `key`.
+    fn observe_into(&mut self, specs: &[Spec], spec: usize, hit: &Hit<'_>, key: &mut Vec<u8>) -> Vec<Fired> {
         let Some(s) = specs.get(spec) else { return Vec::new() };
         let is_input = s.rules.iter().any(|r| r == hit.rule);
         let is_reset = !is_input && s.reset.iter().any(|r| r == hit.rule);
         if !is_input && !is_reset {
             return Vec::new();
         }
-        let Some(values) = group_values(s, hit.rule, hit.fields) else { return Vec::new() };
-        let key = key_of(&values);
+        if !key_into(hit.fields, s.group_by.iter().map(|g| g.field_for(hit.rule)), key) {
+            return Vec::new();
+        }
+        // Only whole UTF-8 strings and ASCII punctuation were written.
+        let Ok(key) = std::str::from_utf8(key) else { return Vec::new() };
         let Some(state) = self.spec_state(spec, s) else { return Vec::new() };
         let groups = &mut state.groups;
         let cap = s.max_groups;
         let out = match (&s.kind, groups) {
             (Kind::EventCount { .. } | Kind::ValueCount { .. } | Kind::Temporal { .. }, Groups::Window(g)) => {
-                with_group(g, &key, cap, |grp, _| window::observe(grp, s, hit, is_reset))
+                with_group(g, key, cap, |grp, _| window::observe(grp, s, hit, is_reset))
             }
             (Kind::Distribution { .. }, Groups::Window(g)) => {
-                with_group(g, &key, cap, |grp, _| distribution::observe(grp, s, hit))
+                with_group(g, key, cap, |grp, _| distribution::observe(grp, s, hit))
             }
             (Kind::NewValue { .. }, Groups::NewValue(g)) => {
-                with_group(g, &key, cap, |grp, fresh| new_value::observe(grp, fresh, s, hit))
+                with_group(g, key, cap, |grp, fresh| new_value::observe(grp, fresh, s, hit))
             }
-            (Kind::Absence, Groups::Absence(g)) => with_group(g, &key, cap, |grp, _| {
+            (Kind::Absence, Groups::Absence(g)) => with_group(g, key, cap, |grp, _| {
                 absence::observe(grp, s, hit);
                 None
             }),
-            (Kind::GeoVelocity { .. }, Groups::Geo(g)) => with_group(g, &key, cap, |grp, _| geo::observe(grp, s, hit)),
+            (Kind::GeoVelocity { .. }, Groups::Geo(g)) => with_group(g, key, cap, |grp, _| geo::observe(grp, s, hit)),
             (Kind::SessionDrift { .. }, Groups::Session(g)) => {
-                with_group(g, &key, cap, |grp, _| session::observe(grp, s, hit))
+                with_group(g, key, cap, |grp, _| session::observe(grp, s, hit))
             }
             _ => None,
         };
-        out.into_iter().map(|o| fired(s, spec, &values, o)).collect()
+        out.into_iter().map(|o| fired(s, spec, &values_of(key), o)).collect()
     }
 
     /// Moves event time forward: drops state no window at or after `watermark_ms` can use and fires
@@ -897,7 +929,7 @@ impl State {
             unclaimed.insert(name, SpecState { fp: head.fp.into_owned(), groups });
         }
         let in_parts = Some(unclaimed.keys().cloned().collect());
-        Ok(State { v: VERSION, slots: Vec::new(), unclaimed, in_parts })
+        Ok(State { v: VERSION, slots: Vec::new(), unclaimed, in_parts, key_buffer: Vec::new() })
     }
 
     /// Every spec's state by name.
@@ -914,7 +946,8 @@ impl State {
         }
         let loaded: Loaded = serde_json::from_slice(bytes)
             .map_err(|e| format!("the detection state is not one this version wrote ({e}); start without it"))?;
-        let state = State { v: loaded.v, slots: Vec::new(), unclaimed: loaded.specs, in_parts: None };
+        let state =
+            State { v: loaded.v, slots: Vec::new(), unclaimed: loaded.specs, in_parts: None, key_buffer: Vec::new() };
         if state.v != VERSION {
             return Err(format!(
                 "the detection state is format version {}, this engine reads version {VERSION}; start without it",

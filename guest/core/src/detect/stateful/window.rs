@@ -319,6 +319,8 @@ pub(super) fn observe(g: &mut Group, spec: &Spec, hit: &Hit<'_>, reset: bool) ->
 
 /// The first non-empty value of each path, as a JSON array; `None` when one is missing.
 pub(super) fn tuple_key(hit: &Hit<'_>, paths: &[String]) -> Option<String> {
-    let values: Option<Vec<String>> = paths.iter().map(|p| hit.fields.first(p)).collect();
-    values.map(|v| super::key_of(&v))
+    let mut key = Vec::with_capacity(64);
+    super::key_into(hit.fields, paths.iter().map(String::as_str), &mut key)
+        .then(|| String::from_utf8(key).ok())
+        .flatten()
 }
