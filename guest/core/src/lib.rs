@@ -236,11 +236,19 @@ fn read_event<'a>(raw: &'a str, stacks: &mut decode::tree::Stacks) -> Option<(Lo
 
 /// Empties `buffer` and gives its allocation back as a buffer of `U`. Used for the same type
 /// borrowing for another lifetime (scratch buffers kept from one event to the next), whose layout
-/// is the same, so the collect reuses the allocation in place instead of making a new one.
+/// is the same, so the collect reuses the allocation in place instead of making a new one. A
+/// buffer grown past [`SCRATCH_KEEPS_AT_MOST`] elements by an unusual event is let go instead, so
+/// one huge event does not hold its memory for the engine's life.
 pub(crate) fn relabel<T, U>(mut buffer: Vec<T>) -> Vec<U> {
+    if buffer.capacity() > SCRATCH_KEEPS_AT_MOST {
+        return Vec::new();
+    }
     buffer.clear();
     buffer.into_iter().map(|_| unreachable!("the buffer was emptied")).collect()
 }
+
+/// The most elements a scratch buffer keeps from one event to the next (see [`relabel`]).
+pub(crate) const SCRATCH_KEEPS_AT_MOST: usize = 4096;
 
 /// The event type the typed decode found, for the rule index.
 fn event_type<'e>(event: &'e LogEvent<'_>) -> Option<&'e str> {
@@ -572,4 +580,27 @@ pub fn lint_rules(source: &RuleSource) -> Vec<RuleError> {
 /// with lowercased top-level keys. Rule errors come back as `Err`.
 pub fn test_rules(sources: &[RuleSource], builtin: bool) -> Result<Vec<TestResult>, Vec<RuleError>> {
     detect::testing::run(sources, builtin)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    /// A kept buffer keeps its allocation for the next lifetime, unless an unusual event grew it
+    /// past the cap.
+    #[test]
+    fn relabel_keeps_the_allocation_up_to_the_cap() {
+        let text = String::from("borrowed");
+        let mut small: Vec<Cow<'_, str>> = Vec::with_capacity(64);
+        small.push(Cow::Borrowed(&text));
+        let address = small.as_ptr() as usize;
+        let kept: Vec<Cow<'static, str>> = super::relabel(small);
+        assert!(kept.is_empty());
+        assert_eq!((kept.capacity(), kept.as_ptr() as usize), (64, address));
+
+        let mut large: Vec<Cow<'_, str>> = Vec::with_capacity(super::SCRATCH_KEEPS_AT_MOST + 1);
+        large.push(Cow::Borrowed(&text));
+        let dropped: Vec<Cow<'static, str>> = super::relabel(large);
+        assert_eq!(dropped.capacity(), 0);
+    }
 }

@@ -728,7 +728,9 @@ impl State {
     pub(crate) fn observe(&mut self, specs: &[Spec], spec: usize, hit: &Hit<'_>) -> Vec<Fired> {
         let mut key = std::mem::take(&mut self.key_buffer);
         let fired = self.observe_into(specs, spec, hit, &mut key);
-        self.key_buffer = key;
+        if key.capacity() <= crate::SCRATCH_KEEPS_AT_MOST {
+            self.key_buffer = key;
+        }
         fired
     }
 
