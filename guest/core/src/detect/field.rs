@@ -1041,6 +1041,16 @@ mod tests {
         }
     }
 
+    /// Whether `path` reached anything in `view`, and every value it visited.
+    fn visited(view: &EventView<'_>, path: &FieldPath) -> (bool, Vec<String>) {
+        let mut out = Vec::new();
+        let reached = view.visit(path, &mut |v| {
+            out.push(format!("{v:?}"));
+            false
+        });
+        (reached, out)
+    }
+
     /// Resolving many paths in one walk ([`PathTrie`]) finds exactly what a walk per path finds,
     /// in the same order: every path (objects included) of every raw case event, the same events
     /// with lowercased top-level keys, an event with case variants, duplicates, arrays and
@@ -1096,15 +1106,7 @@ mod tests {
             let one_walk = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
             let per_path = EventView::new(event, "{}");
             for path in &paths {
-                let values = |view: &EventView<'_>| {
-                    let mut out = Vec::new();
-                    let reached = view.visit(path, &mut |v| {
-                        out.push(format!("{v:?}"));
-                        false
-                    });
-                    (reached, out)
-                };
-                assert_eq!(values(&one_walk), values(&per_path), "{} in {event}", path.text);
+                assert_eq!(visited(&one_walk, path), visited(&per_path, path), "{} in {event}", path.text);
                 checked += 1;
             }
         }
@@ -1134,15 +1136,7 @@ mod tests {
             let fresh = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
             assert_eq!(reused.verdict(0), None, "an answer of the view before");
             for path in &paths {
-                let values = |view: &EventView<'_>| {
-                    let mut out = Vec::new();
-                    let reached = view.visit(path, &mut |v| {
-                        out.push(format!("{v:?}"));
-                        false
-                    });
-                    (reached, out)
-                };
-                assert_eq!(values(&reused), values(&fresh), "{} in {event}", path.text);
+                assert_eq!(visited(&reused, path), visited(&fresh, path), "{} in {event}", path.text);
                 let mut key = b"[".to_vec();
                 let wrote = reused.write_first_text_of(&path.text, &mut key);
                 let first = fresh.first_text_of(&path.text);
