@@ -19,11 +19,6 @@ wit_bindgen::generate!({
     path: "../../wit",
 });
 
-/// Talc instead of the dlmalloc that wasi-libc's `malloc` brings: detection allocates and frees
-/// many small strings and vectors per event, and talc does that in fewer instructions.
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 struct Component;
 
 /// The WIT `engine` resource. WIT methods take `&self`; the core engine keeps a cache, so it
