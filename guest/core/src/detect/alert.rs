@@ -276,12 +276,12 @@ impl Document<'_> {
                 if let Some(reference) = event.reference {
                     o.str("reference", reference);
                 }
-                o.uint("risk_score", event.risk_score.into()).uint("severity", event.severity.into());
+                o.int("risk_score", event.risk_score).int("severity", event.severity);
             });
             doc.str("message", self.message).object("okta", |o| {
                 o.object("alert", |o| {
                     let alert = &self.okta.alert;
-                    o.uint("count", alert.count);
+                    o.int("count", alert.count);
                     if !alert.details.is_empty() {
                         o.pairs("details", alert.details.iter().map(|(k, v)| (*k, *v)));
                     }

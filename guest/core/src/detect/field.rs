@@ -655,11 +655,23 @@ impl<'a> EventView<'a> {
 
     /// The first non-empty one of [`EventView::texts_of`], without collecting the others.
     pub(crate) fn first_text_of(&self, path: &str) -> Option<String> {
+        self.on_first_text_of(path, str::to_owned)
+    }
+
+    /// Writes [`EventView::first_text_of`] onto `out` as a JSON string, without copying it first;
+    /// `false` (and nothing written) when there is none.
+    pub(crate) fn write_first_text_of(&self, path: &str, out: &mut Vec<u8>) -> bool {
+        self.on_first_text_of(path, |t| crate::normalize::json::write_str(out, t)).is_some()
+    }
+
+    /// `f` on the first non-empty text of the path written as `path`; `None` when there is none.
+    fn on_first_text_of<R>(&self, path: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
         self.with_path(path, |p| {
+            let mut f = Some(f);
             let mut first = None;
             self.visit(p, &mut |v| match v.text() {
                 Some(t) if !t.is_empty() => {
-                    first = Some(t.into_owned());
+                    first = f.take().map(|f| f(&t));
                     true
                 }
                 _ => false,
@@ -667,24 +679,6 @@ impl<'a> EventView<'a> {
             first
         })
         .flatten()
-    }
-
-    /// Writes [`EventView::first_text_of`] onto `out` as a JSON string, without copying it first;
-    /// `false` (and nothing written) when there is none.
-    pub(crate) fn write_first_text_of(&self, path: &str, out: &mut Vec<u8>) -> bool {
-        self.with_path(path, |p| {
-            let mut written = false;
-            self.visit(p, &mut |v| match v.text() {
-                Some(t) if !t.is_empty() => {
-                    crate::normalize::json::write_str(out, &t);
-                    written = true;
-                    true
-                }
-                _ => false,
-            });
-            written
-        })
-        .unwrap_or(false)
     }
 
     /// `f` on the path written as `path` (numbered by the book when there is one); `None` when

@@ -350,7 +350,7 @@ impl<'o> ObjectWriter<'o> {
         self
     }
 
-    pub(crate) fn uint(&mut self, key: &'static str, value: u64) -> &mut Self {
+    pub(crate) fn int(&mut self, key: &'static str, value: impl itoa::Integer) -> &mut Self {
         self.key(key).extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
         self
     }

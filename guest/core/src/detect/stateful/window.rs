@@ -100,7 +100,9 @@ impl From<Saved> for Group {
 
 /// Written by hand, because windows are most of the state a batch changes and serde_json escapes
 /// strings a byte at a time: the bytes serde_json writes for [`Group`] (held to them by a property
-/// test), with strings through our escaper, which skips eight bytes at a time.
+/// test), with strings through our escaper, which skips eight bytes at a time. Written through
+/// `normalize::json::ObjectWriter` instead, a page's changes took 5 to 10 % longer, so it stays
+/// spelled out.
 impl super::ToJson for Group {
     fn to_json(&self) -> Vec<u8> {
         let mut out =
