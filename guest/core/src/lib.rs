@@ -42,6 +42,7 @@ pub use normalize::provenance::{FieldSource, Origin};
 
 use std::sync::Arc;
 
+use bumpalo::Bump;
 use decode::event::LogEvent;
 use decode::lenient::Field;
 use decode::tree::{Tree, TreeDeserializer};
@@ -211,6 +212,8 @@ struct Detection {
     detector: Detector,
     /// The tree reader's stacks, from one event to the next. Not state.
     stacks: decode::tree::Stacks,
+    /// Where an event's tree is built; emptied before each event. Not state.
+    arena: Bump,
 }
 
 impl Detection {
@@ -225,8 +228,12 @@ impl Detection {
 
 /// One event's text read into a tree, and the typed event read from that tree; `None` when the
 /// text is not a JSON object, or the typed read refuses the tree (a repeated key).
-fn read_event<'a>(raw: &'a str, stacks: &mut decode::tree::Stacks) -> Option<(LogEvent<'a>, Tree<'a>)> {
-    let tree = decode::tree::parse_in(raw, stacks)?;
+fn read_event<'a>(
+    raw: &'a str,
+    arena: &'a Bump,
+    stacks: &mut decode::tree::Stacks,
+) -> Option<(LogEvent<'a>, Tree<'a>)> {
+    let tree = decode::tree::parse_in(raw, arena, stacks)?;
     if !matches!(tree, Tree::Obj(_)) {
         return None;
     }
@@ -292,6 +299,7 @@ impl Engine {
             rules,
             detector: Detector::default(),
             stacks: decode::tree::Stacks::default(),
+            arena: Bump::new(),
         });
         Engine {
             config,
@@ -353,13 +361,15 @@ impl Engine {
             let outcome = match &item.body {
                 decode::RawBody::Event(raw) => match &mut self.detection {
                     None => normalize::normalize_event(raw, &ctx, &mut self.user_agents),
-                    Some(Detection { rules, detector, stacks }) => {
+                    Some(Detection { rules, detector, stacks, arena }) => {
+                        decode::tree::reset(arena);
+                        let arena: &Bump = arena;
                         let env = Detection::env(rules, &self.config);
                         let mut detect =
                             |event: &LogEvent<'_>, tree: Option<Tree<'_>>, outcome: &Outcome, doc: &dyn Members| {
                                 if let Outcome::Normalized(n) = outcome {
                                     let candidates = rules.candidates(event_type(event));
-                                    let raw = RawEvent { text: raw, tree };
+                                    let raw = RawEvent { text: raw, tree, arena };
                                     detector.on_event(env, Some(raw), candidates, n, doc, &mut alerts);
                                 }
                             };
@@ -369,7 +379,7 @@ impl Engine {
                         // and the tree is read only for an event some rule could match. Anything
                         // the tree cannot give alike (a repeated key) takes the text path, which
                         // says so in a diagnostic.
-                        match rules.meets_every_event().then(|| read_event(raw, stacks)).flatten() {
+                        match rules.meets_every_event().then(|| read_event(raw, arena, stacks)).flatten() {
                             Some((event, tree)) => {
                                 normalize::normalize_read_then(&event, raw, &ctx, &mut self.user_agents, |o, d| {
                                     detect(&event, Some(tree), o, d);

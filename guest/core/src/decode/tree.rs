@@ -1,31 +1,68 @@
-//! One raw event as a light JSON tree, read from its text once.
+//! One raw event as a light JSON tree, read from its text once, in an arena.
 //!
-//! Strings borrow from the text unless they hold escapes. Detection walks the tree (the field
-//! resolver in `detect/field.rs`); when every event meets some rule (as with the built-in pack),
-//! the typed [`LogEvent`] is read from the same tree through [`TreeDeserializer`] instead of from
-//! the text, so the text is scanned once.
+//! Strings borrow from the text unless they hold escapes; arrays, objects and unescaped strings
+//! are allocated in a [`Bump`] the caller resets between events, so building a tree costs no
+//! allocator calls and dropping it costs nothing. Detection walks the tree (the field resolver
+//! in `detect/field.rs`); when every event meets some rule (as with the built-in pack), the typed
+//! [`LogEvent`] is read from the same tree through [`TreeDeserializer`] instead of from the text,
+//! so the text is scanned once.
 //!
 //! [`LogEvent`]: super::event::LogEvent
 
-use std::borrow::Cow;
 use std::fmt;
+use std::ops::Deref;
 
-use serde::Deserialize;
+use bumpalo::Bump;
 use serde::de::value::Error;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+#[cfg(test)]
 use serde_json::Value;
 
 use super::split;
 
-/// A JSON value, with strings borrowed from the text it was read from where possible.
-#[derive(Debug, Clone, PartialEq)]
+/// A JSON value, its strings borrowed from the text it was read from where possible, its
+/// arrays, objects and other strings in an arena.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Tree<'a> {
     Null,
     Bool(bool),
     Num(Num),
-    Str(Cow<'a, str>),
-    Arr(Vec<Tree<'a>>),
-    Obj(Vec<(Cow<'a, str>, Tree<'a>)>),
+    Str(Text<'a>),
+    Arr(&'a [Tree<'a>]),
+    Obj(&'a [(Text<'a>, Tree<'a>)]),
+}
+
+/// A string of a [`Tree`], and whether it is lent from the text (it held no escapes there), as
+/// serde_json lends it: a typed read from the tree makes serde_json's visitor call for it.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) struct Text<'a> {
+    text: &'a str,
+    lent: bool,
+}
+
+impl<'a> Text<'a> {
+    /// A string not read from an event's text (a typed read copies it).
+    pub(crate) fn new(text: &'a str) -> Text<'a> {
+        Text { text, lent: false }
+    }
+
+    pub(crate) fn as_str(self) -> &'a str {
+        self.text
+    }
+}
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.text
+    }
+}
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lent { write!(f, "{:?}", self.text) } else { write!(f, "Owned({:?})", self.text) }
+    }
 }
 
 /// A JSON number as it was read.
@@ -57,54 +94,50 @@ impl Num {
     }
 }
 
-impl Tree<'_> {
-    pub(crate) fn into_owned(self) -> Tree<'static> {
-        match self {
-            Tree::Null => Tree::Null,
-            Tree::Bool(b) => Tree::Bool(b),
-            Tree::Num(n) => Tree::Num(n),
-            Tree::Str(s) => Tree::Str(Cow::Owned(s.into_owned())),
-            Tree::Arr(items) => Tree::Arr(items.into_iter().map(Tree::into_owned).collect()),
-            Tree::Obj(entries) => {
-                Tree::Obj(entries.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect())
-            }
-        }
-    }
-
-    /// A `serde_json` value as a tree (its strings move, not copied).
-    pub(crate) fn from_json(value: Value) -> Tree<'static> {
+impl<'a> Tree<'a> {
+    /// A `serde_json` value as a tree in `arena`.
+    #[cfg(test)]
+    pub(crate) fn from_json(value: &Value, arena: &'a Bump) -> Tree<'a> {
+        let text = |s: &str| Text::new(arena.alloc_str(s));
         match value {
             Value::Null => Tree::Null,
-            Value::Bool(b) => Tree::Bool(b),
-            Value::Number(n) => Tree::Num(num_of(&n)),
-            Value::String(s) => Tree::Str(Cow::Owned(s)),
-            Value::Array(items) => Tree::Arr(items.into_iter().map(Tree::from_json).collect()),
+            Value::Bool(b) => Tree::Bool(*b),
+            Value::Number(n) => Tree::Num(num_of(n)),
+            Value::String(s) => Tree::Str(text(s)),
+            Value::Array(items) => {
+                Tree::Arr(arena.alloc_slice_fill_iter(items.iter().map(|item| Tree::from_json(item, arena))))
+            }
             Value::Object(map) => {
-                Tree::Obj(map.into_iter().map(|(k, v)| (Cow::Owned(k), Tree::from_json(v))).collect())
+                Tree::Obj(arena.alloc_slice_fill_iter(map.iter().map(|(k, v)| (text(k), Tree::from_json(v, arena)))))
             }
         }
     }
 }
 
-/// Reads `text` into a tree: exactly the tree `serde_json::from_str::<Tree>` reads, and `None`
-/// for exactly the texts it refuses, with about a tenth fewer instructions (this is the one full
-/// read of each event when rules run; most of its cost is allocating the tree, which both pay).
+/// Reads `text` into a tree in `arena`: exactly the tree serde_json reads (the same values, the
+/// same strings lent), and `None` for exactly the texts it refuses.
 ///
 /// It shares the page splitter's scanner (`split.rs`) for strings, numbers and whitespace. The
 /// rare parts whose value takes real work, numbers and strings with escapes, are handed to
 /// serde_json itself, so they come out the same to the bit (a float's rounding, a `\u` surrogate
 /// pair, an out-of-range number refused). Like serde_json, it refuses more than 127 nested
 /// arrays and objects.
-pub(crate) fn parse(text: &str) -> Option<Tree<'_>> {
-    parse_in(text, &mut Stacks::default())
+pub(crate) fn parse<'a>(text: &'a str, arena: &'a Bump) -> Option<Tree<'a>> {
+    parse_in(text, arena, &mut Stacks::default())
 }
 
 /// [`parse`] with the reader's stacks of an earlier parse, so that reading one event after
 /// another does not grow new ones each time.
-pub(crate) fn parse_in<'a>(text: &'a str, stacks: &mut Stacks) -> Option<Tree<'a>> {
+pub(crate) fn parse_in<'a>(text: &'a str, arena: &'a Bump, stacks: &mut Stacks) -> Option<Tree<'a>> {
     let Stacks { items, entries } = std::mem::take(stacks);
-    let mut reader =
-        Reader { text, b: text.as_bytes(), depth: 0, items: crate::relabel(items), entries: crate::relabel(entries) };
+    let mut reader = Reader {
+        text,
+        b: text.as_bytes(),
+        depth: 0,
+        arena,
+        items: crate::relabel(items),
+        entries: crate::relabel(entries),
+    };
     let read = reader.value(split::skip_ws(reader.b, 0));
     *stacks = Stacks { items: crate::relabel(reader.items), entries: crate::relabel(reader.entries) };
     let (tree, end) = read?;
@@ -115,8 +148,22 @@ pub(crate) fn parse_in<'a>(text: &'a str, stacks: &mut Stacks) -> Option<Tree<'a
 #[derive(Debug, Default)]
 pub(crate) struct Stacks {
     items: Vec<Tree<'static>>,
-    entries: Vec<(Cow<'static, str>, Tree<'static>)>,
+    entries: Vec<(Text<'static>, Tree<'static>)>,
 }
+
+/// Empties `arena` for the next event. An arena an unusual event grew past
+/// [`ARENA_KEEPS_AT_MOST`] is let go instead, so one huge event does not hold its memory for the
+/// engine's life.
+pub(crate) fn reset(arena: &mut Bump) {
+    if arena.allocated_bytes() > ARENA_KEEPS_AT_MOST {
+        *arena = Bump::new();
+    } else {
+        arena.reset();
+    }
+}
+
+/// The most bytes an arena keeps from one event to the next (see [`reset`]).
+pub(crate) const ARENA_KEEPS_AT_MOST: usize = 1 << 20;
 
 /// serde_json refuses to enter a container when this many are open.
 const MAX_DEPTH: u32 = 128;
@@ -126,10 +173,11 @@ struct Reader<'a> {
     b: &'a [u8],
     /// Arrays and objects open around the current position.
     depth: u32,
-    /// The members read so far of the open arrays and objects, innermost last. A container takes
-    /// its own off the top when it closes, in one allocation of the exact size.
+    arena: &'a Bump,
+    /// The members read so far of the open arrays and objects, innermost last. A container
+    /// copies its own off the top into the arena when it closes.
     items: Vec<Tree<'a>>,
-    entries: Vec<(Cow<'a, str>, Tree<'a>)>,
+    entries: Vec<(Text<'a>, Tree<'a>)>,
 }
 
 impl<'a> Reader<'a> {
@@ -144,20 +192,21 @@ impl<'a> Reader<'a> {
             b'n' => Some((Tree::Null, split::literal(self.b, i, b"null")?)),
             b'-' | b'0'..=b'9' => {
                 let end = split::number(self.b, i)?;
-                let number: Tree<'_> = serde_json::from_str(self.text.get(i..end)?).ok()?;
-                Some((number, end))
+                let number: serde_json::Number = serde_json::from_str(self.text.get(i..end)?).ok()?;
+                Some((Tree::Num(num_of(&number)), end))
             }
             _ => None,
         }
     }
 
-    /// The string whose opening quote is at `i`, borrowed unless it holds escapes.
-    fn string(&self, i: usize) -> Option<(Cow<'a, str>, usize)> {
+    /// The string whose opening quote is at `i`, lent from the text unless it holds escapes.
+    fn string(&self, i: usize) -> Option<(Text<'a>, usize)> {
         let (end, escaped) = split::string(self.b, i + 1)?;
         let s = if escaped {
-            Cow::Owned(serde_json::from_str::<String>(self.text.get(i..end)?).ok()?)
+            let unescaped = serde_json::from_str::<String>(self.text.get(i..end)?).ok()?;
+            Text { text: self.arena.alloc_str(&unescaped), lent: false }
         } else {
-            Cow::Borrowed(self.text.get(i + 1..end - 1)?)
+            Text { text: self.text.get(i + 1..end - 1)?, lent: true }
         };
         Some((s, end))
     }
@@ -184,7 +233,9 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        Some((Tree::Arr(self.items.drain(base..).collect()), i + 1))
+        let items = self.arena.alloc_slice_copy(&self.items[base..]);
+        self.items.truncate(base);
+        Some((Tree::Arr(items), i + 1))
     }
 
     fn object(&mut self, i: usize) -> Option<(Tree<'a>, usize)> {
@@ -212,103 +263,19 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        Some((Tree::Obj(self.entries.drain(base..).collect()), i + 1))
+        let entries = self.arena.alloc_slice_copy(&self.entries[base..]);
+        self.entries.truncate(base);
+        Some((Tree::Obj(entries), i + 1))
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Tree<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor(std::marker::PhantomData))
-    }
-}
-
-struct TreeVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for TreeVisitor<'a> {
-    type Value = Tree<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Tree<'a>, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_none<E>(self) -> Result<Tree<'a>, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Tree<'a>, E> {
-        Ok(Tree::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::I(v)))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::U(v)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Tree<'a>, E> {
-        Ok(Tree::Num(Num::F(v)))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Tree<'a>, E> {
-        Ok(Tree::Str(Cow::Owned(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'a>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Tree::Arr(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'a>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        // Keys borrow from the text too (`Cow<str>`'s own `Deserialize` always copies).
-        while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
-            let value = map.next_value()?;
-            entries.push((key, value));
-        }
-        Ok(Tree::Obj(entries))
-    }
-}
-
-/// An object key, borrowed from the text unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
-    }
-}
-
-struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
-    type Value = Key<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
-        Ok(Key(Cow::Owned(v)))
-    }
-}
-
-/// A number as [`Tree`] reads it from JSON text.
+/// A number as serde_json hands it to a visitor: `u64` when it is a non-negative integer, `i64`
+/// when a negative one, `f64` otherwise.
 fn num_of(n: &serde_json::Number) -> Num {
-    if let Some(i) = n.as_i64() {
-        Num::I(i)
-    } else if let Some(u) = n.as_u64() {
+    if let Some(u) = n.as_u64() {
         Num::U(u)
+    } else if let Some(i) = n.as_i64() {
+        Num::I(i)
     } else {
         Num::F(n.as_f64().unwrap_or(f64::NAN))
     }
@@ -331,7 +298,7 @@ impl<'a> Deserializer<'a> for TreeDeserializer<'_, 'a> {
             Tree::Num(Num::I(i)) => visitor.visit_i64(*i),
             Tree::Num(Num::U(u)) => visitor.visit_u64(*u),
             Tree::Num(Num::F(f)) => visitor.visit_f64(*f),
-            Tree::Str(s) => visit_text(s, visitor),
+            Tree::Str(s) => visit_text(*s, visitor),
             Tree::Arr(items) => {
                 let mut access = Items { rest: items.iter() };
                 let value = visitor.visit_seq(&mut access)?;
@@ -375,11 +342,8 @@ impl<'a> Deserializer<'a> for TreeDeserializer<'_, 'a> {
 }
 
 /// A string as serde_json hands it over: lent when the text held it unescaped, copied otherwise.
-fn visit_text<'a, V: Visitor<'a>>(s: &Cow<'a, str>, visitor: V) -> Result<V::Value, Error> {
-    match s {
-        Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
-        Cow::Owned(s) => visitor.visit_str(s),
-    }
+fn visit_text<'a, V: Visitor<'a>>(s: Text<'a>, visitor: V) -> Result<V::Value, Error> {
+    if s.lent { visitor.visit_borrowed_str(s.text) } else { visitor.visit_str(s.text) }
 }
 
 struct Items<'t, 'a> {
@@ -395,7 +359,7 @@ impl<'a> SeqAccess<'a> for Items<'_, 'a> {
 }
 
 struct Entries<'t, 'a> {
-    rest: std::slice::Iter<'t, (Cow<'a, str>, Tree<'a>)>,
+    rest: std::slice::Iter<'t, (Text<'a>, Tree<'a>)>,
     value: Option<&'t Tree<'a>>,
 }
 
@@ -417,13 +381,13 @@ impl<'a> MapAccess<'a> for Entries<'_, 'a> {
 }
 
 /// An object key: always a string.
-struct KeyDeserializer<'t, 'a>(&'t Cow<'a, str>);
+struct KeyDeserializer<'t, 'a>(&'t Text<'a>);
 
 impl<'a> Deserializer<'a> for KeyDeserializer<'_, 'a> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
-        visit_text(self.0, visitor)
+        visit_text(*self.0, visitor)
     }
 
     fn deserialize_ignored_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -439,6 +403,10 @@ impl<'a> Deserializer<'a> for KeyDeserializer<'_, 'a> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+
     use super::*;
     use crate::decode::event::LogEvent;
     use crate::decode::lenient::Field;
@@ -446,9 +414,9 @@ pub(crate) mod tests {
     /// How a text reads as `T`: from the text, and from the tree read from that text. `None` for
     /// a refusal (the caller then takes the text path, so only agreement on success matters, and
     /// that the tree refuses whatever the text refuses).
-    fn both<'a, T: Deserialize<'a> + fmt::Debug>(text: &'a str) -> (Option<String>, Option<String>) {
+    fn both<'a, T: Deserialize<'a> + fmt::Debug>(text: &'a str, arena: &'a Bump) -> (Option<String>, Option<String>) {
         let direct = serde_json::from_str::<T>(text).ok().map(|v| format!("{v:?}"));
-        let tree: Tree<'a> = serde_json::from_str(text).expect("the tests' texts are JSON");
+        let tree = oracle(text, arena).expect("the tests' texts are JSON");
         let via_tree = T::deserialize(TreeDeserializer(&tree)).ok().map(|v| format!("{v:?}"));
         (direct, via_tree)
     }
@@ -511,22 +479,23 @@ pub(crate) mod tests {
             .map(String::from),
         );
         let mut refused = 0;
+        let arena = Bump::new();
         for text in &texts {
-            let (direct, via_tree) = both::<LogEvent<'_>>(text);
+            let (direct, via_tree) = both::<LogEvent<'_>>(text, &arena);
             assert_eq!(direct, via_tree, "{text}");
             refused += usize::from(direct.is_none());
         }
         assert_eq!(refused, 3, "the three texts with a repeated struct field are refused both ways");
 
         let text = r#"{"eventType":"user.session.start","uuid":"a\u0062"}"#;
-        let tree: Tree<'_> = serde_json::from_str(text).unwrap();
+        let tree = parse(text, &arena).unwrap();
         let event = LogEvent::deserialize(TreeDeserializer(&tree)).unwrap();
         assert!(matches!(event.event_type, Field::Value(Cow::Borrowed("user.session.start"))));
         assert!(matches!(event.uuid, Field::Value(Cow::Owned(ref s)) if s == "ab"));
 
         // A page: the array of events, as the compact page path reads it.
         let page = format!("[{}]", golden_texts().join(","));
-        let (direct, via_tree) = both::<Vec<Field<LogEvent<'_>>>>(&page);
+        let (direct, via_tree) = both::<Vec<Field<LogEvent<'_>>>>(&page, &arena);
         assert!(direct.is_some());
         assert_eq!(direct, via_tree);
     }
@@ -538,29 +507,98 @@ pub(crate) mod tests {
             r#"[1,-1,1.0,-0.0,1e308,18446744073709551615,-9223372036854775808,"s","\u00e9\"",null,true,{"a":{"b":[]},"a":2}]"#,
             r#"{"k":{"nested":[{"x":1}]},"e":{}}"#,
         ] {
-            let (direct, via_tree) = both::<Value>(text);
+            let (direct, via_tree) = both::<Value>(text, &Bump::new());
             assert!(direct.is_some(), "{text}");
             assert_eq!(direct, via_tree, "{text}");
         }
     }
 
-    /// serde_json's own read of a tree, which [`parse`] must match.
-    fn oracle(text: &str) -> Option<Tree<'_>> {
-        serde_json::from_str(text).ok()
+    /// serde_json's own read of a text as a tree in `arena`, which [`parse`] must match: its
+    /// visitor calls, with what they lend kept lent.
+    fn oracle<'a>(text: &'a str, arena: &'a Bump) -> Option<Tree<'a>> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let tree = Oracle(arena).deserialize(&mut deserializer).ok()?;
+        deserializer.end().ok()?;
+        Some(tree)
     }
 
-    /// Same tree, and the same strings borrowed from the text.
+    #[derive(Clone, Copy)]
+    struct Oracle<'a>(&'a Bump);
+
+    impl<'de: 'a, 'a> DeserializeSeed<'de> for Oracle<'a> {
+        type Value = Tree<'a>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree<'a>, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de: 'a, 'a> Visitor<'de> for Oracle<'a> {
+        type Value = Tree<'a>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_unit<E>(self) -> Result<Tree<'a>, E> {
+            Ok(Tree::Null)
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Tree<'a>, E> {
+            Ok(Tree::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Tree<'a>, E> {
+            Ok(Tree::Num(Num::I(v)))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Tree<'a>, E> {
+            Ok(Tree::Num(Num::U(v)))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Tree<'a>, E> {
+            Ok(Tree::Num(Num::F(v)))
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'a>, E> {
+            Ok(Tree::Str(Text { text: v, lent: true }))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Tree<'a>, E> {
+            Ok(Tree::Str(Text { text: self.0.alloc_str(v), lent: false }))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'a>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(self)? {
+                items.push(item);
+            }
+            Ok(Tree::Arr(self.0.alloc_slice_copy(&items)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree<'a>, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(Tree::Str(key)) = map.next_key_seed(KeyOracle(self))? {
+                entries.push((key, map.next_value_seed(self)?));
+            }
+            Ok(Tree::Obj(self.0.alloc_slice_copy(&entries)))
+        }
+    }
+
+    /// An object key, read by [`Oracle`] as a string.
+    struct KeyOracle<'a>(Oracle<'a>);
+
+    impl<'de: 'a, 'a> DeserializeSeed<'de> for KeyOracle<'a> {
+        type Value = Tree<'a>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Tree<'a>, D::Error> {
+            deserializer.deserialize_str(self.0)
+        }
+    }
+
+    /// Same tree, and the same strings lent from the text.
     fn same(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
-        let (ours, theirs) = (parse(text), oracle(text));
+        let arena = Bump::new();
+        let (ours, theirs) = (parse(text, &arena), oracle(text, &arena));
         proptest::prop_assert_eq!(&ours, &theirs, "{:?}", text);
-        proptest::prop_assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "borrowed alike: {:?}", text);
         Ok(())
     }
 
     #[test]
     fn parse_reads_every_golden_event_as_serde_json_does() {
         for text in golden_events_also_lowercased() {
-            assert!(parse(&text).is_some(), "{text}");
+            assert!(parse(&text, &Bump::new()).is_some(), "{text}");
             same(&text).unwrap();
         }
         let cut = &golden_texts()[0];
@@ -617,7 +655,7 @@ pub(crate) mod tests {
             same(&arrays).unwrap();
             let objects = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
             same(&objects).unwrap();
-            assert_eq!(parse(&arrays).is_some(), depth <= 127, "{depth}");
+            assert_eq!(parse(&arrays, &Bump::new()).is_some(), depth <= 127, "{depth}");
         }
     }
 
@@ -627,7 +665,7 @@ pub(crate) mod tests {
         #[test]
         fn parse_reads_any_json_as_serde_json_does(value in crate::decode::split::tests::any_json(), pretty in proptest::prelude::any::<bool>()) {
             let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
-            proptest::prop_assert!(parse(&text).is_some());
+            proptest::prop_assert!(parse(&text, &Bump::new()).is_some());
             same(&text)?;
         }
 
@@ -643,14 +681,40 @@ pub(crate) mod tests {
         }
     }
 
+    /// An event's arena keeps its memory for the next event, unless the event grew it past the
+    /// cap; and a tree read after a reset reads as one read in a new arena.
+    #[test]
+    fn an_arena_is_kept_up_to_the_cap_and_reads_alike_after_a_reset() {
+        let text = &golden_texts()[0];
+        let mut arena = Bump::new();
+        let first = format!("{:?}", parse(text, &arena).unwrap());
+        // Reset keeps the newest chunk, which soon holds a whole event.
+        let mut kept = Vec::new();
+        for _ in 0..4 {
+            reset(&mut arena);
+            kept.push(arena.allocated_bytes());
+            assert_eq!(format!("{:?}", parse(text, &arena).unwrap()), first);
+        }
+        assert!(kept[0] > 0, "a small arena keeps memory");
+        assert_eq!(kept[2..], [kept[1]; 2], "the same event fits in the kept chunk: {kept:?}");
+
+        let huge = format!("[{}]", vec![text.as_str(); 1 + ARENA_KEEPS_AT_MOST / text.len()].join(","));
+        assert!(parse(&huge, &arena).is_some());
+        assert!(arena.allocated_bytes() > ARENA_KEEPS_AT_MOST);
+        reset(&mut arena);
+        assert_eq!(arena.allocated_bytes(), 0, "an arena grown past the cap is let go");
+        assert_eq!(format!("{:?}", parse(text, &arena).unwrap()), first);
+    }
+
     /// A visitor that stops before the end of an array or object is refused, as serde_json
     /// refuses it (it would be left with unread input).
     #[test]
     fn a_half_read_array_or_object_is_refused() {
         assert!(serde_json::from_str::<(i64,)>("[1,2]").is_err());
-        let tree: Tree<'_> = serde_json::from_str("[1,2]").unwrap();
+        let arena = Bump::new();
+        let tree = oracle("[1,2]", &arena).unwrap();
         assert!(<(i64,)>::deserialize(TreeDeserializer(&tree)).is_err());
-        let tree: Tree<'_> = serde_json::from_str("[1]").unwrap();
+        let tree = oracle("[1]", &arena).unwrap();
         assert_eq!(<(i64,)>::deserialize(TreeDeserializer(&tree)).unwrap(), (1,));
     }
 }

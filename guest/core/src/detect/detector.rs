@@ -420,7 +420,8 @@ impl Detector {
             && let Some(snapshot) = fired.uuids.iter().rev().find_map(|u| self.snapshots.get(u))
         {
             let text = snapshot.fields.to_string();
-            let restored = EventView::new(&text, "{}");
+            let arena = bumpalo::Bump::new();
+            let restored = EventView::new(&arena, &text, "{}");
             self.fired_with(env, fired, Some(&restored), alerts);
             return;
         }

@@ -37,7 +37,8 @@ pub struct MatchedField {
 /// Every detection rule in `rules` that matches the event (its filters included), in load order.
 /// `raw` is the LogEvent text and `document` its ECS document.
 pub(crate) fn explain(rules: &RuleSet, raw: &str, document: &str) -> Vec<RuleMatch> {
-    let view = EventView::new(raw, document);
+    let arena = bumpalo::Bump::new();
+    let view = EventView::new(&arena, raw, document);
     let mut out = Vec::new();
     for &r in rules.candidates(None).iter() {
         let rule = &rules.rules[r];

@@ -23,11 +23,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::rc::Rc;
 
-use serde_json::Value;
+use bumpalo::Bump;
 
 use crate::FixedHash;
-use crate::decode::tree::{self, Num, Tree};
-use crate::normalize::debug_data::parse_java_map;
+use crate::decode::tree::{self, Num, Text, Tree};
+use crate::normalize::debug_data::{JavaEntries, is_braced};
 use crate::normalize::json::{Members, Node};
 
 /// One value a path reached.
@@ -181,16 +181,43 @@ fn key_eq_known(key: &str, lower: &str, lower_ascii: bool) -> bool {
     !lower_ascii && key.to_lowercase() == lower
 }
 
-/// Strings already parsed as maps, keyed by their address in the event.
-type Embedded = RefCell<Vec<(usize, usize, Option<Rc<Tree<'static>>>)>>;
+/// Strings that hold maps, each parsed at most once per event into the event's arena, keyed by
+/// their address in the event.
+pub(crate) struct Embedded<'a> {
+    arena: &'a Bump,
+    parsed: RefCell<Vec<(usize, usize, Option<Tree<'a>>)>>,
+}
+
+impl<'a> Embedded<'a> {
+    fn new(arena: &'a Bump) -> Embedded<'a> {
+        Embedded { arena, parsed: RefCell::default() }
+    }
+
+    /// The map `text` holds, if it holds one.
+    fn map(&self, text: &str) -> Option<Tree<'a>> {
+        let trimmed = text.trim();
+        if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+            return None;
+        }
+        let key = (text.as_ptr() as usize, text.len());
+        if let Some((_, _, parsed)) = self.parsed.borrow().iter().find(|(p, l, _)| (*p, *l) == key) {
+            return *parsed;
+        }
+        let parsed = parse_embedded(trimmed, self.arena);
+        self.parsed.borrow_mut().push((key.0, key.1, parsed));
+        parsed
+    }
+}
 
 /// One event as the rules see it: the raw LogEvent, and the ECS document.
 pub(crate) struct EventView<'a> {
     raw: Tree<'a>,
+    /// Where the event's tree, and the maps parsed from its strings, are.
+    arena: &'a Bump,
     /// The text `raw` was read from, which its strings borrow.
     raw_text: &'a str,
     ecs: Ecs<'a>,
-    embedded: Embedded,
+    embedded: Embedded<'a>,
     /// What the rule set's plain paths found in the raw event, gathered in one walk when the
     /// view is made ([`PathTrie`]): the values, grouped by path number in walk order, and each
     /// number's range in them.
@@ -224,16 +251,19 @@ pub(crate) struct ViewScratch {
 }
 
 /// The raw event detection reads: its text, and the tree when the caller already read it from
-/// that text (the typed LogEvent was read from it too); without one the text is read here.
+/// that text (the typed LogEvent was read from it too); without one the text is read here. Both
+/// into `arena`, which the caller empties between events.
+#[derive(Clone, Copy)]
 pub(crate) struct RawEvent<'a> {
     pub(crate) text: &'a str,
     pub(crate) tree: Option<Tree<'a>>,
+    pub(crate) arena: &'a Bump,
 }
 
 #[cfg(test)]
 impl<'a> RawEvent<'a> {
-    pub(crate) fn text(text: &'a str) -> RawEvent<'a> {
-        RawEvent { text, tree: None }
+    pub(crate) fn text(text: &'a str, arena: &'a Bump) -> RawEvent<'a> {
+        RawEvent { text, tree: None, arena }
     }
 }
 
@@ -325,9 +355,9 @@ struct Gathered {
 /// Walks `tree` once below `node`, collecting `(path number, value)` in walk order: the order a
 /// walk of each path alone would give (arrays are transparent; a string where paths go on is
 /// read as a map when it holds one, as [`Walker`] does).
-fn gather<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut Vec<(u32, Found<'a>)>) {
+fn gather<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded<'a>, out: &mut Vec<(u32, Found<'a>)>) {
     if let Tree::Arr(items) = tree {
-        for item in items {
+        for item in *items {
             gather(item, node, embedded, out);
         }
         return;
@@ -337,7 +367,7 @@ fn gather<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut V
             Tree::Null => Found::Null,
             Tree::Bool(b) => Found::Bool(*b),
             Tree::Num(n) => Found::Num(*n),
-            Tree::Str(s) => Found::Str(s.clone(), Fold::new()),
+            Tree::Str(s) => Found::Str(Cow::Borrowed(s.as_str()), Fold::new()),
             Tree::Arr(_) | Tree::Obj(_) => Found::Object,
         };
         out.push((id, found));
@@ -348,10 +378,10 @@ fn gather<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut V
 }
 
 /// The paths going on below `node` from `tree`.
-fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: &mut Vec<(u32, Found<'a>)>) {
+fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded<'a>, out: &mut Vec<(u32, Found<'a>)>) {
     match tree {
         Tree::Obj(entries) => {
-            for (key, value) in entries {
+            for (key, value) in *entries {
                 for child in &node.children {
                     if child.is(key) {
                         match &child.select {
@@ -363,12 +393,12 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded, out: 
             }
         }
         Tree::Arr(items) => {
-            for item in items {
+            for item in *items {
                 gather_below(item, node, embedded, out);
             }
         }
         Tree::Str(text) => {
-            if let Some(parsed) = embedded_map(embedded, text) {
+            if let Some(parsed) = embedded.map(text) {
                 gather_below(&parsed, node, embedded, out);
             }
         }
@@ -383,12 +413,12 @@ fn gather_selected<'a>(
     key: &str,
     want: &str,
     node: &TrieNode,
-    embedded: &Embedded,
+    embedded: &Embedded<'a>,
     out: &mut Vec<(u32, Found<'a>)>,
 ) {
     match tree {
         Tree::Arr(items) => {
-            for item in items {
+            for item in *items {
                 gather_selected(item, key, want, node, embedded, out);
             }
         }
@@ -398,7 +428,7 @@ fn gather_selected<'a>(
 }
 
 /// Whether an object's `key` (lowercased) has the wanted (lowercased) value: `[key=value]`.
-fn selects(entries: &[(Cow<'_, str>, Tree<'_>)], key: &str, want: &str) -> bool {
+fn selects(entries: &[(Text<'_>, Tree<'_>)], key: &str, want: &str) -> bool {
     entries.iter().any(|(k, v)| {
         key_eq(k, key)
             && match v {
@@ -487,17 +517,15 @@ impl fmt::Debug for EventView<'_> {
 }
 
 impl<'a> EventView<'a> {
-    /// `raw` is the LogEvent's JSON text, `ecs` the document the normalizer wrote for it.
-    pub(crate) fn new(raw: &'a str, ecs: &'a str) -> EventView<'a> {
-        EventView::from_tree(tree::parse(raw).unwrap_or(Tree::Null), ecs)
-    }
-
-    pub(crate) fn from_tree(raw: Tree<'a>, ecs: &'a str) -> EventView<'a> {
+    /// `raw` is the LogEvent's JSON text, `ecs` the document the normalizer wrote for it; both
+    /// are read into `arena` as rules need them.
+    pub(crate) fn new(arena: &'a Bump, raw: &'a str, ecs: &'a str) -> EventView<'a> {
         EventView {
-            raw,
+            raw: tree::parse(raw, arena).unwrap_or(Tree::Null),
+            arena,
             raw_text: "",
             ecs: Ecs::Text(ecs, OnceCell::new()),
-            embedded: RefCell::default(),
+            embedded: Embedded::new(arena),
             gathered: Vec::new(),
             ranges: Vec::new(),
             held: &[],
@@ -529,9 +557,9 @@ impl<'a> EventView<'a> {
         trie: Option<&'a PathTrie>,
         scratch: ViewScratch,
     ) -> EventView<'a> {
-        let RawEvent { text: raw, tree } = raw;
-        let tree: Tree<'a> = tree.unwrap_or_else(|| tree::parse(raw).unwrap_or(Tree::Null));
-        let embedded = Embedded::default();
+        let RawEvent { text: raw, tree, arena } = raw;
+        let tree: Tree<'a> = tree.unwrap_or_else(|| tree::parse(raw, arena).unwrap_or(Tree::Null));
+        let embedded = Embedded::new(arena);
         let ViewScratch { found, gathered, mut ranges, memo, verdicts } = scratch;
         let (mut found, mut gathered, mut memo) =
             (crate::relabel(found), crate::relabel(gathered), crate::relabel(memo));
@@ -553,6 +581,7 @@ impl<'a> EventView<'a> {
         memo.resize(book.map_or(0, |b| b.borrow().ids.len()), None);
         EventView {
             raw: tree,
+            arena,
             raw_text: raw,
             ecs: Ecs::Typed(ecs),
             embedded,
@@ -734,7 +763,7 @@ impl<'a> EventView<'a> {
             match &self.ecs {
                 Ecs::Typed(doc) => walker.walk_node(Node::Object(*doc), &path.segments),
                 Ecs::Text(text, tree) => {
-                    let tree = tree.get_or_init(|| tree::parse(text).unwrap_or(Tree::Null));
+                    let tree = tree.get_or_init(|| tree::parse(text, self.arena).unwrap_or(Tree::Null));
                     walker.walk(tree, &path.segments);
                 }
             }
@@ -778,21 +807,21 @@ impl<'a> EventView<'a> {
     }
 }
 
-struct Walker<'w, 'f> {
+struct Walker<'w, 'f, 'a> {
     f: &'f mut dyn FnMut(Val<'_>) -> bool,
     found: bool,
     done: bool,
-    embedded: &'w Embedded,
+    embedded: &'w Embedded<'a>,
 }
 
-impl Walker<'_, '_> {
+impl<'a> Walker<'_, '_, 'a> {
     fn walk(&mut self, node: &Tree<'_>, segments: &[Segment]) {
         if self.done {
             return;
         }
         match (node, segments.split_first()) {
             (Tree::Arr(items), _) => {
-                for item in items {
+                for item in *items {
                     self.walk(item, segments);
                 }
             }
@@ -808,7 +837,7 @@ impl Walker<'_, '_> {
                 self.done = (self.f)(val);
             }
             (Tree::Obj(entries), Some((segment, rest))) => {
-                for (key, value) in entries {
+                for (key, value) in *entries {
                     if key_eq_known(key, &segment.key, segment.ascii) {
                         match &segment.select {
                             Some((k, v)) => self.walk_selected(value, k, v, rest),
@@ -870,7 +899,7 @@ impl Walker<'_, '_> {
                 }
             }
             (Node::Temp(text), Some(_)) => {
-                if let Some(parsed) = parse_embedded(text.trim()) {
+                if let Some(parsed) = parse_embedded(text.trim(), self.embedded.arena) {
                     self.walk(&parsed, segments);
                 }
             }
@@ -911,7 +940,7 @@ impl Walker<'_, '_> {
     fn walk_selected(&mut self, node: &Tree<'_>, key: &str, want: &str, rest: &[Segment]) {
         match node {
             Tree::Arr(items) => {
-                for item in items {
+                for item in *items {
                     self.walk_selected(item, key, want, rest);
                 }
             }
@@ -920,37 +949,88 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn embedded_map(&self, text: &str) -> Option<Rc<Tree<'static>>> {
-        embedded_map(self.embedded, text)
+    fn embedded_map(&self, text: &str) -> Option<Tree<'a>> {
+        self.embedded.map(text)
     }
 }
 
-/// A string that holds a map, parsed once per event (`cache` is keyed by the string's address).
-fn embedded_map(cache: &Embedded, text: &str) -> Option<Rc<Tree<'static>>> {
-    let trimmed = text.trim();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
-        return None;
-    }
-    let key = (text.as_ptr() as usize, text.len());
-    if let Some((_, _, parsed)) = cache.borrow().iter().find(|(p, l, _)| (*p, *l) == key) {
-        return parsed.clone();
-    }
-    let parsed = parse_embedded(trimmed).map(Rc::new);
-    cache.borrow_mut().push((key.0, key.1, parsed.clone()));
-    parsed
-}
-
-/// `{"a":1}` (JSON) or `{New IP=POSITIVE, ...}` (Java's map form) as a tree.
-fn parse_embedded(text: &str) -> Option<Tree<'static>> {
+/// `{"a":1}` (JSON) or `{New IP=POSITIVE, ...}` (Java's map form) as a tree in `arena`.
+fn parse_embedded<'a>(text: &str, arena: &'a Bump) -> Option<Tree<'a>> {
+    let text = arena.alloc_str(text);
     if text[1..].trim_start().starts_with('"') {
-        return tree::parse(text).map(Tree::into_owned);
+        return tree::parse(text, arena);
     }
-    parse_java_map(text).map(|m| Tree::from_json(Value::Object(m)))
+    java_map(text, arena)
+}
+
+/// A Java map's text as a tree in `arena`, as the normalizer's [`parse_java_map`] reads it: a
+/// JSON map, so keys sorted and the last of a repeated key kept; nested maps as objects, every
+/// other value a string. Nothing is allocated outside the arena.
+///
+/// [`parse_java_map`]: crate::normalize::debug_data::parse_java_map
+fn java_map<'a>(text: &'a str, arena: &'a Bump) -> Option<Tree<'a>> {
+    // Every entry has an `=`, so their count bounds the entries: one pass, no buffer to grow.
+    let bound = memchr::memchr_iter(b'=', text.as_bytes()).count();
+    let slots = arena.alloc_slice_fill_copy(bound, (Text::new(""), Tree::Null));
+    let mut count = 0;
+    for entry in JavaEntries::new(text)? {
+        let (key, value) = entry?;
+        let nested = if is_braced(value) { java_map(value, arena) } else { None };
+        *slots.get_mut(count)? = (Text::new(key), nested.unwrap_or(Tree::Str(Text::new(value))));
+        count += 1;
+    }
+    let slots = &mut slots[..count];
+    // Stable, so a repeated key's entries keep their order and the last one is kept.
+    slots.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let mut kept = 0;
+    for i in 0..slots.len() {
+        if slots.get(i + 1).is_some_and(|next| next.0.as_str() == slots[i].0.as_str()) {
+            continue;
+        }
+        slots[kept] = slots[i];
+        kept += 1;
+    }
+    Some(Tree::Obj(&slots[..kept]))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+    use crate::normalize::debug_data::parse_java_map;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// A Java map reads into the arena as the normalizer's `parse_java_map` reads it into
+        /// JSON: the same entries in the same order, the last of a repeated key kept, nested
+        /// maps and the texts that are not maps alike.
+        #[test]
+        fn a_java_map_reads_into_the_arena_as_into_json(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "{", "}", "=", ",", ", ", " ", "a", "A", "b", "New IP", "New-Geo", "x.y", "POSITIVE", "Anomalous Device",
+                "{}", "é", "\"", "a=1", "b={c=d}",
+            ]), 0..16),
+            braced in proptest::prelude::any::<bool>(),
+        ) {
+            let text = if braced { format!("{{{}}}", tokens.concat()) } else { tokens.concat() };
+            let arena = Bump::new();
+            let ours = java_map(&text, &arena);
+            let theirs = parse_java_map(&text).map(|m| Tree::from_json(&Value::Object(m), &arena));
+            proptest::prop_assert_eq!(ours, theirs, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn a_java_map_keeps_the_last_of_a_repeated_key_and_sorts_keys() {
+        let arena = Bump::new();
+        let tree = java_map("{b=1, a=2, b={c=3}, a=4}", &arena).unwrap();
+        assert_eq!(
+            format!("{tree:?}"),
+            r#"Obj([(Owned("a"), Str(Owned("4"))), (Owned("b"), Obj([(Owned("c"), Str(Owned("3")))]))])"#
+        );
+    }
 
     fn texts(view: &EventView<'_>, path: &str) -> Vec<String> {
         view.texts(&FieldPath::parse(path).unwrap())
@@ -967,14 +1047,16 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive_on_both_sides() {
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         assert_eq!(texts(&view, "EVENTTYPE"), ["user.session.start"]);
         assert_eq!(texts(&view, "actor.AlternateId"), ["a@example.com"]);
     }
 
     #[test]
     fn arrays_any_element_and_selection() {
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         assert_eq!(texts(&view, "target.alternateId"), ["u@example.com", "app"]);
         assert_eq!(texts(&view, "target[type=user].alternateId"), ["u@example.com"]);
         assert_eq!(texts(&view, "target[Type=AppInstance].displayName"), ["Okta Admin Console"]);
@@ -991,8 +1073,10 @@ mod tests {
         assert_eq!(book.borrow_mut().get("target.alternateId").and_then(|p| p.id), Some(1));
         assert!(book.borrow_mut().get("a[b").is_none(), "not a path");
         let ecs = serde_json::Map::new();
-        let with = EventView::with_document(RawEvent::text(EVENT), &ecs, Some(&book), None);
-        let without = EventView::new(EVENT, "{}");
+        let arena = Bump::new();
+        let with = EventView::with_document(RawEvent::text(EVENT, &arena), &ecs, Some(&book), None);
+        let arena = Bump::new();
+        let without = EventView::new(&arena, EVENT, "{}");
         for path in ["actor.alternateId", "ACTOR.ALTERNATEID", "target[type=User].alternateId", "a[b", "nope"] {
             assert_eq!(with.texts_of(path), without.texts_of(path), "{path}");
         }
@@ -1005,11 +1089,13 @@ mod tests {
 
     #[test]
     fn ecs_is_the_fallback() {
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         assert_eq!(texts(&view, "source.ip"), ["203.0.113.9"]);
         assert_eq!(texts(&view, "event.action"), ["user.session.start"]);
         assert!(matches!(&view.ecs, Ecs::Text(_, tree) if tree.get().is_some()));
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         texts(&view, "eventType");
         texts(&view, "actor.nothing");
         assert!(
@@ -1097,8 +1183,10 @@ mod tests {
         let ecs = serde_json::Map::new();
         let mut checked = 0;
         for event in &events {
-            let one_walk = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
-            let per_path = EventView::new(event, "{}");
+            let arena = Bump::new();
+            let one_walk = EventView::with_document(RawEvent::text(event, &arena), &ecs, None, Some(&trie));
+            let arena = Bump::new();
+            let per_path = EventView::new(&arena, event, "{}");
             for path in &paths {
                 assert_eq!(visited(&one_walk, path), visited(&per_path, path), "{} in {event}", path.text);
                 checked += 1;
@@ -1125,9 +1213,16 @@ mod tests {
         let mut scratch = ViewScratch::default();
         let mut written_keys = 0;
         for event in &events {
-            let reused =
-                EventView::with_scratch(RawEvent::text(event), &ecs, None, Some(&trie), std::mem::take(&mut scratch));
-            let fresh = EventView::with_document(RawEvent::text(event), &ecs, None, Some(&trie));
+            let arena = Bump::new();
+            let reused = EventView::with_scratch(
+                RawEvent::text(event, &arena),
+                &ecs,
+                None,
+                Some(&trie),
+                std::mem::take(&mut scratch),
+            );
+            let arena = Bump::new();
+            let fresh = EventView::with_document(RawEvent::text(event, &arena), &ecs, None, Some(&trie));
             assert_eq!(reused.verdict(0), None, "an answer of the view before");
             for path in &paths {
                 assert_eq!(visited(&reused, path), visited(&fresh, path), "{} in {event}", path.text);
@@ -1186,8 +1281,10 @@ mod tests {
                     ]
                     .map(String::from),
                 );
-                let typed = EventView::with_document(RawEvent::text("{}"), doc, None, None);
-                let text = EventView::new("{}", &n.document);
+                let arena = Bump::new();
+                let typed = EventView::with_document(RawEvent::text("{}", &arena), doc, None, None);
+                let arena = Bump::new();
+                let text = EventView::new(&arena, "{}", &n.document);
                 for path in &paths {
                     let p = FieldPath::parse(path).unwrap();
                     assert_eq!(typed.texts(&p), text.texts(&p), "{path} in {}", file.display());
@@ -1201,17 +1298,19 @@ mod tests {
 
     #[test]
     fn debug_data_strings_are_maps() {
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         assert_eq!(texts(&view, "debugContext.debugData.behaviors.New IP"), ["POSITIVE"]);
         assert_eq!(texts(&view, "debugcontext.debugdata.behaviors.new device"), ["NEGATIVE"]);
         assert_eq!(texts(&view, "debugContext.debugData.logOnlySecurityData.risk.level"), ["HIGH"]);
         assert_eq!(texts(&view, "debugContext.debugData.logOnlySecurityData.behaviors.New Device"), ["POSITIVE"]);
-        assert_eq!(view.embedded.borrow().len(), 2);
+        assert_eq!(view.embedded.parsed.borrow().len(), 2);
     }
 
     #[test]
     fn scalars_as_text() {
-        let view = EventView::new(EVENT, ECS);
+        let arena = Bump::new();
+        let view = EventView::new(&arena, EVENT, ECS);
         assert_eq!(texts(&view, "securityContext.isProxy"), ["true"]);
         assert_eq!(texts(&view, "securityContext.asNumber"), ["42"]);
         assert!(view.exists(&FieldPath::parse("securityContext").unwrap()));

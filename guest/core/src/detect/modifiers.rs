@@ -879,6 +879,8 @@ pub(crate) fn keywords_match(matchers: &[Matcher], all: bool, event: &EventView<
 
 #[cfg(test)]
 mod tests {
+    use bumpalo::Bump;
+
     use super::*;
     use crate::detect::yaml;
 
@@ -893,7 +895,8 @@ mod tests {
     }
 
     fn on(event: &str, key: &str, value: &str) -> bool {
-        let view = EventView::new(event, "{}");
+        let arena = Bump::new();
+        let view = EventView::new(&arena, event, "{}");
         test(key, value).eval(&view)
     }
 
@@ -940,11 +943,13 @@ mod tests {
     fn a_shared_test_is_answered_once_per_event() {
         let mut failing = test("outcome.result", "FAILURE");
         failing.shared = Some(3);
-        let view = EventView::new(r#"{"outcome":{"result":"FAILURE"}}"#, "{}");
+        let arena = Bump::new();
+        let view = EventView::new(&arena, r#"{"outcome":{"result":"FAILURE"}}"#, "{}");
         assert_eq!(view.verdict(3), None);
         assert!(failing.eval(&view));
         assert_eq!(view.verdict(3), Some(true));
-        let other = EventView::new(r#"{"outcome":{"result":"SUCCESS"}}"#, "{}");
+        let arena = Bump::new();
+        let other = EventView::new(&arena, r#"{"outcome":{"result":"SUCCESS"}}"#, "{}");
         assert!(!failing.eval(&other));
         assert_eq!(other.verdict(3), Some(false));
         // The stored answer is what the next rule with the same test gets.
@@ -975,7 +980,8 @@ mod tests {
 
     #[test]
     fn escapes() {
-        let view = EventView::new(r#"{"a":"x*y","b":"x\\y"}"#, "{}");
+        let arena = Bump::new();
+        let view = EventView::new(&arena, r#"{"a":"x*y","b":"x\\y"}"#, "{}");
         assert!(test("a", r"'x\*y'").eval(&view));
         assert!(!test("a", r"'x\*z'").eval(&view));
         assert!(test("b", r"'x\\y'").eval(&view));
@@ -1009,11 +1015,13 @@ mod tests {
         assert!(on(E, "b64|base64offset|contains", "world"));
         let enc = STANDARD.encode("xxhello");
         let text = format!(r#"{{"v":"{enc}"}}"#);
-        let view = EventView::new(&text, "{}");
+        let arena = Bump::new();
+        let view = EventView::new(&arena, &text, "{}");
         assert!(test("v|base64offset", "hello").eval(&view));
         let wide = STANDARD.encode("h\0i\0");
         let text = format!(r#"{{"v":"{wide}"}}"#);
-        let view = EventView::new(&text, "{}");
+        let arena = Bump::new();
+        let view = EventView::new(&arena, &text, "{}");
         assert!(test("v|wide|base64", "hi").eval(&view));
         assert!(test("v|utf16le|base64", "hi").eval(&view));
         assert!(!test("v|utf16be|base64", "hi").eval(&view));
@@ -1029,10 +1037,10 @@ mod tests {
         let placeholders = vec![("admins".to_owned(), vec!["root@x".to_owned(), "*@ops.example".to_owned()])];
         let mut ctx = Context { placeholders: &placeholders, unset: Vec::new() };
         let t = compile_field("a|expand", node.get("v").unwrap(), &mut ctx).unwrap();
-        assert!(t.eval(&EventView::new(r#"{"a":"ROOT@x"}"#, "{}")));
-        assert!(t.eval(&EventView::new(r#"{"a":"bob@ops.example"}"#, "{}")));
+        assert!(t.eval(&EventView::new(&Bump::new(), r#"{"a":"ROOT@x"}"#, "{}")));
+        assert!(t.eval(&EventView::new(&Bump::new(), r#"{"a":"bob@ops.example"}"#, "{}")));
         let never = compile_field("a|expand", node.get("w").unwrap(), &mut ctx).unwrap();
-        assert!(!never.eval(&EventView::new(r#"{"a":"%nope%"}"#, "{}")));
+        assert!(!never.eval(&EventView::new(&Bump::new(), r#"{"a":"%nope%"}"#, "{}")));
         assert_eq!(ctx.unset, ["nope"]);
     }
 

@@ -231,27 +231,57 @@ fn parse_json_value(value: &Loose<'_>) -> Option<Value> {
 /// `, ` looks like `key=`. Keys may contain spaces and `-` (`New Geo-Location`). Nested maps
 /// become objects; everything else stays a string. Returns `None` when the text is not braced.
 pub fn parse_java_map(text: &str) -> Option<Map<String, Value>> {
-    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
     let mut map = Map::new();
-    let mut rest = inner.trim();
-    while !rest.is_empty() {
-        let eq = rest.find('=')?;
-        let key = rest[..eq].trim();
-        if key.is_empty() || key.contains(['{', '}', ',']) {
-            return None;
-        }
-        let after = &rest[eq + 1..];
-        let (value, remaining) = split_value(after);
-        let value = value.trim();
-        let parsed = if value.starts_with('{') && value.ends_with('}') {
+    for entry in JavaEntries::new(text)? {
+        let (key, value) = entry?;
+        let parsed = if is_braced(value) {
             parse_java_map(value).map_or_else(|| Value::String(value.to_owned()), Value::Object)
         } else {
             Value::String(value.to_owned())
         };
         map.insert(key.to_owned(), parsed);
-        rest = remaining.trim_start();
     }
     Some(map)
+}
+
+/// Whether a trimmed value looks like a nested map.
+pub(crate) fn is_braced(value: &str) -> bool {
+    value.starts_with('{') && value.ends_with('}')
+}
+
+/// The entries of a Java map's text, in order, as slices of it: `Some((key, value))`, the value
+/// trimmed (a nested map left as its text), or a last `None` where the text stops being a map.
+/// [`parse_java_map`] reads them into a JSON map; detection reads them into an event's arena.
+#[derive(Clone)]
+pub(crate) struct JavaEntries<'t> {
+    rest: &'t str,
+}
+
+impl<'t> JavaEntries<'t> {
+    /// `None` when the text is not braced.
+    pub(crate) fn new(text: &'t str) -> Option<JavaEntries<'t>> {
+        let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+        Some(JavaEntries { rest: inner.trim() })
+    }
+}
+
+impl<'t> Iterator for JavaEntries<'t> {
+    type Item = Option<(&'t str, &'t str)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        let Some(eq) = rest.find('=') else { return Some(None) };
+        let key = rest[..eq].trim();
+        if key.is_empty() || key.contains(['{', '}', ',']) {
+            return Some(None);
+        }
+        let (value, remaining) = split_value(&rest[eq + 1..]);
+        self.rest = remaining.trim_start();
+        Some(Some((key, value.trim())))
+    }
 }
 
 /// Splits `text` after one value: at the first top-level `, ` followed by something that looks
