@@ -436,6 +436,7 @@ fn build<'e>(
 
     // Targets: kept whole, and the first user, group, app and device lifted into ECS.
     if let Some(targets) = r.get(&event.target, "target") {
+        doc.okta.target.reserve_exact(targets.len());
         for (i, target) in targets.iter().enumerate() {
             let Some(t) = r.get(target, At("target", i, "")) else {
                 continue;
@@ -475,6 +476,7 @@ fn build<'e>(
     if let Some(request) = r.get(&event.request, "request")
         && let Some(chain) = r.get(&request.ip_chain, "request.ipChain")
     {
+        doc.okta.request.ip_chain.reserve_exact(chain.len());
         for (i, entry) in chain.iter().enumerate() {
             let Some(e) = r.get(entry, At("request.ipChain", i, "")) else {
                 continue;
