@@ -1,8 +1,8 @@
 //! One raw event as a light JSON tree, read from its text once, in an arena.
 //!
-//! Strings borrow from the text unless they hold escapes; arrays, objects and unescaped strings
-//! are allocated in a [`Bump`] the caller resets between events, so building a tree costs no
-//! allocator calls and dropping it costs nothing. Detection walks the tree (the field resolver
+//! Strings borrow from the text unless they hold escapes; arrays, objects and the strings that
+//! held escapes are allocated in a [`Bump`] the caller resets between events, so building a tree
+//! costs no allocator calls and dropping it costs nothing. Detection walks the tree (the field resolver
 //! in `detect/field.rs`); when every event meets some rule (as with the built-in pack), the typed
 //! [`LogEvent`] is read from the same tree through [`TreeDeserializer`] instead of from the text,
 //! so the text is scanned once.

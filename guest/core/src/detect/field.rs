@@ -183,7 +183,7 @@ fn key_eq_known(key: &str, lower: &str, lower_ascii: bool) -> bool {
 
 /// Strings that hold maps, each parsed at most once per event into the event's arena, keyed by
 /// their address in the event.
-pub(crate) struct Embedded<'a> {
+struct Embedded<'a> {
     arena: &'a Bump,
     parsed: RefCell<Vec<(usize, usize, Option<Tree<'a>>)>>,
 }
@@ -957,7 +957,7 @@ impl<'a> Walker<'_, '_, 'a> {
 /// `{"a":1}` (JSON) or `{New IP=POSITIVE, ...}` (Java's map form) as a tree in `arena`.
 fn parse_embedded<'a>(text: &str, arena: &'a Bump) -> Option<Tree<'a>> {
     let text = arena.alloc_str(text);
-    if text[1..].trim_start().starts_with('"') {
+    if text.get(1..).is_some_and(|rest| rest.trim_start().starts_with('"')) {
         return tree::parse(text, arena);
     }
     java_map(text, arena)
@@ -1020,6 +1020,18 @@ mod tests {
             let theirs = parse_java_map(&text).map(|m| Tree::from_json(&Value::Object(m), &arena));
             proptest::prop_assert_eq!(ours, theirs, "{:?}", text);
         }
+    }
+
+    /// A value that holds no map (a debugData value given as JSON reaches here as its text) reads
+    /// as none, whatever its first character.
+    #[test]
+    fn a_text_that_holds_no_map_reads_as_none() {
+        let arena = Bump::new();
+        for text in ["", "{", "é", "éa}", "5", "null", "[1]"] {
+            assert_eq!(parse_embedded(text, &arena), None, "{text:?}");
+        }
+        assert!(parse_embedded(r#"{"a":1}"#, &arena).is_some());
+        assert!(parse_embedded("{a=1}", &arena).is_some());
     }
 
     #[test]

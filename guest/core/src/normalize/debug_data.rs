@@ -252,7 +252,6 @@ pub(crate) fn is_braced(value: &str) -> bool {
 /// The entries of a Java map's text, in order, as slices of it: `Some((key, value))`, the value
 /// trimmed (a nested map left as its text), or a last `None` where the text stops being a map.
 /// [`parse_java_map`] reads them into a JSON map; detection reads them into an event's arena.
-#[derive(Clone)]
 pub(crate) struct JavaEntries<'t> {
     rest: &'t str,
 }
