@@ -195,11 +195,8 @@ impl<'de: 'a, 'a> Lenient<'de> for DebugMap<'a> {
                 entries.push((k, v));
             }
         }
-        // Stable sort, then keep the last of equal keys (JSON's "last one wins").
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.reverse();
-        entries.dedup_by(|a, b| a.0 == b.0);
-        entries.reverse();
+        let kept = super::lenient::last_of_each_key(&mut entries, |(key, _)| key);
+        entries.truncate(kept);
         Ok(Some(DebugMap(entries)))
     }
 }

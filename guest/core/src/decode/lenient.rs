@@ -282,3 +282,36 @@ macro_rules! lenient_struct {
     )*};
 }
 pub(crate) use lenient_struct;
+
+/// Entries read in order, kept as a JSON map holds them: sorted by key, and only the last entry of
+/// a repeated key (JSON's "last one wins"). The kept entries are moved to the front; returns how
+/// many there are. Shared by debugData's map and detection's reading of Java maps.
+pub(crate) fn last_of_each_key<T>(entries: &mut [T], key: impl Fn(&T) -> &str) -> usize {
+    // Stable, so a repeated key's entries keep their order and the last one is kept.
+    entries.sort_by(|a, b| key(a).cmp(key(b)));
+    let mut kept = 0;
+    for i in 0..entries.len() {
+        if entries.get(i + 1).is_some_and(|next| key(next) == key(&entries[i])) {
+            continue;
+        }
+        entries.swap(kept, i);
+        kept += 1;
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::event::{DebugMap, Loose};
+
+    /// debugData's map is read as JSON reads a map: keys sorted, a repeated key's last value kept.
+    #[test]
+    fn a_repeated_debug_data_key_keeps_its_last_value() {
+        let read: Field<DebugMap<'_>> = serde_json::from_str(r#"{"b":"2","a":"1","b":"3","c":"4","b":"5"}"#).unwrap();
+        let Field::Value(DebugMap(entries)) = read else { panic!("not a map: {read:?}") };
+        let want: Vec<(Cow<'_, str>, Loose<'_>)> =
+            [("a", "1"), ("b", "5"), ("c", "4")].map(|(k, v)| (Cow::Borrowed(k), Loose::Str(Cow::Borrowed(v)))).into();
+        assert_eq!(entries, want);
+    }
+}

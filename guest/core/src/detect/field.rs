@@ -26,6 +26,7 @@ use std::rc::Rc;
 use bumpalo::Bump;
 
 use crate::FixedHash;
+use crate::decode::lenient::last_of_each_key;
 use crate::decode::tree::{self, Num, Text, Tree};
 use crate::normalize::debug_data::{JavaEntries, is_braced};
 use crate::normalize::json::{Members, Node};
@@ -196,7 +197,7 @@ impl<'a> Embedded<'a> {
     /// The map `text` holds, if it holds one.
     fn map(&self, text: &str) -> Option<Tree<'a>> {
         let trimmed = text.trim();
-        if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+        if !is_braced(trimmed) {
             return None;
         }
         let key = (text.as_ptr() as usize, text.len());
@@ -980,16 +981,7 @@ fn java_map<'a>(text: &'a str, arena: &'a Bump) -> Option<Tree<'a>> {
         count += 1;
     }
     let slots = &mut slots[..count];
-    // Stable, so a repeated key's entries keep their order and the last one is kept.
-    slots.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-    let mut kept = 0;
-    for i in 0..slots.len() {
-        if slots.get(i + 1).is_some_and(|next| next.0.as_str() == slots[i].0.as_str()) {
-            continue;
-        }
-        slots[kept] = slots[i];
-        kept += 1;
-    }
+    let kept = last_of_each_key(slots, |(key, _)| key.as_str());
     Some(Tree::Obj(&slots[..kept]))
 }
 
