@@ -200,6 +200,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The string whose opening quote is at `i`, lent from the text unless it holds escapes.
+    #[inline(always)]
     fn string(&self, i: usize) -> Option<(Text<'a>, usize)> {
         let (end, escaped) = split::string(self.b, i + 1)?;
         let s = if escaped {

@@ -283,6 +283,23 @@ struct TrieNode {
     /// The paths that end here.
     ends: Vec<u32>,
     children: Vec<TrieChild>,
+    /// The lengths an event's key can have to name one of `children` ([`TrieNode::may_name`]):
+    /// bit `n` for length `n`, the top bit for every length from 63 on; every bit once a key is
+    /// not ASCII (Unicode case folding can change a length). Most keys of an object the walk
+    /// enters name no child, and most of those are told apart by this one test.
+    lengths: u64,
+}
+
+impl TrieNode {
+    fn length_bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    /// Whether an event's key of `len` bytes may name one of the children.
+    #[inline]
+    fn may_name(&self, len: usize) -> bool {
+        self.lengths & TrieNode::length_bit(len) != 0
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +344,7 @@ impl PathTrie {
                         select: segment.select.clone(),
                         node: TrieNode::default(),
                     };
+                    node.lengths |= if segment.ascii { TrieNode::length_bit(segment.key.len()) } else { u64::MAX };
                     node.children.push(child);
                     node.children.len() - 1
                 }
@@ -383,6 +401,9 @@ fn gather_below<'a>(tree: &Tree<'a>, node: &TrieNode, embedded: &Embedded<'a>, o
     match tree {
         Tree::Obj(entries) => {
             for (key, value) in *entries {
+                if !node.may_name(key.len()) {
+                    continue;
+                }
                 for child in &node.children {
                     if child.is(key) {
                         match &child.select {
@@ -1138,14 +1159,18 @@ mod tests {
     /// Resolving many paths in one walk ([`PathTrie`]) finds exactly what a walk per path finds,
     /// in the same order: every path (objects included) of every raw case event, the same events
     /// with lowercased top-level keys, an event with case variants, duplicates, arrays and
-    /// embedded maps, the pack's paths, upper-cased paths, paths through strings and
+    /// embedded maps, a key that lowercases to more bytes (`İD`) and keys past 63 bytes (the
+    /// trie's length test), the pack's paths, upper-cased paths, paths through strings and
     /// `[key=value]` selections.
     #[test]
     fn one_walk_resolves_like_a_walk_per_path() {
         let mut events = crate::decode::tree::tests::golden_events_also_lowercased();
         events.push(EVENT.to_owned());
         events.push(
-            r#"{"actor":{"id":"a"},"ACTOR":{"id":"b","Id":"c"},"target":[[{"id":1}],{"id":null},{"ID":[true,{"x":2}]}],
+            r#"{"actor":{"id":"a"},"dotted":{"İD":"x"},
+               "long":{"a_key_longer_than_sixty_three_bytes_which_all_share_the_top_length_bit":1,
+                       "a_key_longer_than_sixty_three_bytes_which_all_share_the_top_length_bit_too":2},
+               "ACTOR":{"id":"b","Id":"c"},"target":[[{"id":1}],{"id":null},{"ID":[true,{"x":2}]}],
                "debugContext":{"debugData":{"behaviors":"{New IP=NEGATIVE}","x":"{\"New IP\":[\"j\"]}"}},
                "client":"{zone=z}","outcome":[]}"#
                 .to_owned(),
